@@ -1,0 +1,329 @@
+#pragma once
+
+#include <prometheus/metric_family.h>
+
+#include <cmath>
+#include <initializer_list>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "vigil/counter.hpp"
+#include "vigil/detail/cells.hpp"
+#include "vigil/detail/family_stats.hpp"
+#include "vigil/detail/names.hpp"
+#include "vigil/detail/series_table.hpp"
+#include "vigil/detail/text_writer.hpp"
+#include "vigil/gauge.hpp"
+#include "vigil/histogram.hpp"
+#include "vigil/version.hpp"
+
+VIGIL_NAMESPACE_BEGIN
+
+/// Per-family settings for Registry::counter/gauge/histogram.
+struct FamilyOptions {
+  /// OpenMetrics unit (e.g. "seconds"); the name must end in `_<unit>`
+  /// (before `_total` for counters).
+  std::string unit;
+  /// Series limit for this family; 0 takes the registry's default.
+  std::size_t max_series = 0;
+};
+
+/// Label value given to every label of the overflow series.
+inline constexpr std::string_view kOverflowLabelValue = "__vigil_overflow__";
+
+namespace detail {
+
+/// Type-independent part of a family: metadata, the series table, the
+/// cardinality guard and serialisation.
+class FamilyCore {
+ public:
+  FamilyCore(std::string name, std::string help, FamilyType type,
+             std::vector<std::string> label_names, std::vector<double> bounds,
+             FamilyOptions options, std::size_t default_max_series,
+             CellArena& arena)
+      : name_(std::move(name)),
+        help_(std::move(help)),
+        type_(type),
+        label_names_(std::move(label_names)),
+        bounds_(std::move(bounds)),
+        unit_(std::move(options.unit)),
+        max_series_(options.max_series ? options.max_series
+                                       : default_max_series),
+        arena_(arena) {
+    check_metric_name(name_);
+    check_label_names(name_, label_names_, type_ == FamilyType::kHistogram);
+    if (!unit_.empty()) {
+      std::string_view base = name_;
+      if (type_ == FamilyType::kCounter) base = strip_suffix(base, "_total");
+      const std::string suffix = "_" + unit_;
+      if (!valid_label_name(unit_) || base.size() <= suffix.size() ||
+          base.substr(base.size() - suffix.size()) != suffix) {
+        throw std::invalid_argument("vigil: metric '" + name_ +
+                                    "' must end in '" + suffix +
+                                    "' to declare unit '" + unit_ + "'");
+      }
+    }
+    if (type_ == FamilyType::kHistogram) {
+      if (!bounds_.empty() && std::isinf(bounds_.back()) && bounds_.back() > 0) {
+        bounds_.pop_back();  // +Inf is implicit
+      }
+      for (std::size_t i = 0; i < bounds_.size(); ++i) {
+        if (!std::isfinite(bounds_[i]) || (i && !(bounds_[i - 1] < bounds_[i]))) {
+          throw std::invalid_argument(
+              "vigil: histogram '" + name_ +
+              "' needs finite, strictly increasing bucket bounds");
+        }
+      }
+      if (bounds_.size() + 2 > CellArena::kMaxRun) {
+        throw std::invalid_argument("vigil: histogram '" + name_ +
+                                    "' has too many buckets");
+      }
+      for (double b : bounds_) le_labels_.push_back(render_bound_label("le", b));
+      le_labels_.push_back("le=\"+Inf\"");
+    }
+  }
+  FamilyCore(const FamilyCore&) = delete;
+  FamilyCore& operator=(const FamilyCore&) = delete;
+
+  const std::string& name() const { return name_; }
+  const std::string& help() const { return help_; }
+  FamilyType type() const { return type_; }
+  const std::vector<std::string>& label_names() const { return label_names_; }
+  const std::vector<double>& bounds() const { return bounds_; }
+  const std::string& unit() const { return unit_; }
+  std::size_t max_series() const { return max_series_; }
+  const FamilyStats& stats() const { return stats_; }
+
+  /// Number of series, the overflow series included.
+  std::size_t series_count() const { return table_.size(); }
+
+  /// The series for `values`, created if needed. Existing series are found
+  /// without locking or allocating.
+  Series& series(const std::string_view* values, std::size_t n) {
+    check_arity(n);
+    const std::size_t hash = hash_label_values(values, n);
+    Series* s = table_.find(hash, values, n);
+    if (VIGIL_LIKELY(s != nullptr && !s->hidden.load(std::memory_order_relaxed))) {
+      return *s;
+    }
+    return create(hash, values, n);
+  }
+
+  /// Stops exporting the series for `values` until it is looked up again.
+  /// Handles to it stay valid. Returns false when there is no such series.
+  bool hide(const std::string_view* values, std::size_t n) {
+    check_arity(n);
+    Series* s = table_.find(hash_label_values(values, n), values, n);
+    if (s == nullptr) return false;
+    s->hidden.store(true, std::memory_order_relaxed);
+    return true;
+  }
+
+  void write(TextWriter& writer, std::string& scratch) const {
+    writer.header(name_, help_, type_, unit_);
+    if (type_ == FamilyType::kCounter) writer.counter_sample_name(scratch, name_);
+    table_.for_each([&](const Series& s) {
+      if (s.hidden.load(std::memory_order_relaxed)) return;
+      switch (type_) {
+        case FamilyType::kCounter:
+          writer.sample_start(scratch, {}, s.label_text);
+          writer.value(sum_double(s.cells, 0));
+          break;
+        case FamilyType::kGauge:
+          writer.sample_start(name_, {}, s.label_text);
+          writer.value(load_double(s.cells[0]));
+          break;
+        case FamilyType::kHistogram: {
+          std::uint64_t cumulative = 0;
+          for (std::size_t i = 0; i < le_labels_.size(); ++i) {
+            cumulative += sum_u64(s.cells, i);
+            writer.sample_start(name_, "_bucket", s.label_text, le_labels_[i]);
+            writer.value(cumulative);
+          }
+          writer.sample_start(name_, "_sum", s.label_text);
+          writer.value(sum_double(s.cells, le_labels_.size()));
+          writer.sample_start(name_, "_count", s.label_text);
+          writer.value(cumulative);
+          break;
+        }
+        case FamilyType::kSummary:
+        case FamilyType::kUntyped:
+          break;
+      }
+    });
+  }
+
+  prometheus::MetricFamily collect() const {
+    prometheus::MetricFamily family;
+    family.name = name_;
+    family.help = help_;
+    table_.for_each([&](const Series& s) {
+      if (s.hidden.load(std::memory_order_relaxed)) return;
+      prometheus::ClientMetric metric;
+      for (std::size_t i = 0; i < label_names_.size(); ++i) {
+        metric.label.push_back({label_names_[i], s.label_values[i]});
+      }
+      switch (type_) {
+        case FamilyType::kCounter:
+          metric.counter.value = sum_double(s.cells, 0);
+          break;
+        case FamilyType::kGauge:
+          metric.gauge.value = load_double(s.cells[0]);
+          break;
+        case FamilyType::kHistogram: {
+          std::uint64_t cumulative = 0;
+          for (std::size_t i = 0; i <= bounds_.size(); ++i) {
+            cumulative += sum_u64(s.cells, i);
+            metric.histogram.bucket.push_back(
+                {cumulative, i < bounds_.size() ? bounds_[i]
+                                 : std::numeric_limits<double>::infinity()});
+          }
+          metric.histogram.sample_count = cumulative;
+          metric.histogram.sample_sum = sum_double(s.cells, bounds_.size() + 1);
+          break;
+        }
+        case FamilyType::kSummary:
+        case FamilyType::kUntyped:
+          break;
+      }
+      family.metric.push_back(std::move(metric));
+    });
+    family.type = type_ == FamilyType::kCounter ? prometheus::MetricType::Counter
+                  : type_ == FamilyType::kGauge ? prometheus::MetricType::Gauge
+                                                : prometheus::MetricType::Histogram;
+    return family;
+  }
+
+ protected:
+  FamilyStats stats_;
+
+ private:
+  void check_arity(std::size_t n) const {
+    if (VIGIL_UNLIKELY(n != label_names_.size())) {
+      throw std::invalid_argument(
+          "vigil: metric '" + name_ + "' takes " +
+          std::to_string(label_names_.size()) + " label value(s), got " +
+          std::to_string(n));
+    }
+  }
+
+  std::size_t cells_per_series() const {
+    return type_ == FamilyType::kHistogram ? bounds_.size() + 2 : 1;
+  }
+
+  Series& create(std::size_t hash, const std::string_view* values,
+                 std::size_t n) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (Series* s = table_.find(hash, values, n)) {
+      s->hidden.store(false, std::memory_order_relaxed);
+      return *s;
+    }
+    const std::size_t user_series = table_.size() - (overflow_ ? 1 : 0);
+    if (user_series >= max_series_) {
+      stats_.dropped.fetch_add(1, std::memory_order_relaxed);
+      if (overflow_ == nullptr) {
+        std::vector<std::string_view> overflow(n, kOverflowLabelValue);
+        overflow_ = &insert(hash_label_values(overflow.data(), n),
+                            overflow.data(), n);
+      }
+      return *overflow_;
+    }
+    return insert(hash, values, n);
+  }
+
+  Series& insert(std::size_t hash, const std::string_view* values,
+                 std::size_t n) {
+    auto s = std::make_unique<Series>();
+    s->hash = hash;
+    s->label_values.assign(values, values + n);
+    s->label_text = render_labels(label_names_, s->label_values);
+    s->cells = arena_.allocate(cells_per_series());
+    return *table_.insert(std::move(s));
+  }
+
+  const std::string name_;
+  const std::string help_;
+  const FamilyType type_;
+  const std::vector<std::string> label_names_;
+  std::vector<double> bounds_;
+  std::vector<std::string> le_labels_;
+  const std::string unit_;
+  const std::size_t max_series_;
+  CellArena& arena_;
+  std::mutex mutex_;  // serialises series creation only
+  SeriesTable table_;
+  Series* overflow_ = nullptr;  // guarded by mutex_
+};
+
+}  // namespace detail
+
+/// A metric family: one name, one set of label names, many series.
+///
+/// with() returns the series for a set of label values, creating it the first
+/// time. Looking up an existing series takes no lock and allocates nothing;
+/// still, cache the handle where you can. Past the family's series limit
+/// (RegistryOptions::max_series_per_family) new label sets all share one
+/// overflow series whose label values are kOverflowLabelValue, and
+/// vigil_series_dropped_total{metric} counts them: memory stays bounded.
+///
+/// Thread-safety: all members may be called from any thread at once.
+///
+///     auto& requests = registry.counter("http_requests_total", "Requests.",
+///                                       {"method", "path", "status"});
+///     vigil::Counter ok = requests.with({"GET", "/v1/messages", "200"});
+///     ok.inc();
+///
+/// A wrong number of label values throws std::invalid_argument.
+template <class Handle>
+class Family : public detail::FamilyCore {
+ public:
+  using FamilyCore::FamilyCore;
+
+  Handle with(std::initializer_list<std::string_view> values) {
+    return handle(series(values.begin(), values.size()));
+  }
+  Handle with(const std::vector<std::string_view>& values) {
+    return handle(series(values.data(), values.size()));
+  }
+  Handle with(const std::vector<std::string>& values) {
+    std::vector<std::string_view> views(values.begin(), values.end());
+    return with(views);
+  }
+
+  /// Stops exporting a series (e.g. a Kafka partition that was revoked).
+  /// Existing handles stay valid; a later with() brings the series back.
+  bool remove(std::initializer_list<std::string_view> values) {
+    return hide(values.begin(), values.size());
+  }
+  bool remove(const std::vector<std::string_view>& values) {
+    return hide(values.data(), values.size());
+  }
+
+ private:
+  Handle handle(detail::Series& s);
+};
+
+template <>
+inline Counter Family<Counter>::handle(detail::Series& s) {
+  return Counter(s.cells, &stats_);
+}
+template <>
+inline Gauge Family<Gauge>::handle(detail::Series& s) {
+  return Gauge(s.cells);
+}
+template <>
+inline Histogram Family<Histogram>::handle(detail::Series& s) {
+  return Histogram(s.cells, bounds().data(), bounds().size(), &stats_);
+}
+
+using CounterFamily = Family<Counter>;
+using GaugeFamily = Family<Gauge>;
+using HistogramFamily = Family<Histogram>;
+
+VIGIL_NAMESPACE_END

@@ -1,0 +1,103 @@
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "vigil/detail/cells.hpp"
+#include "vigil/detail/family_stats.hpp"
+#include "vigil/version.hpp"
+
+VIGIL_NAMESPACE_BEGIN
+
+/// A consistent read of one histogram series: `count` is the sum of the
+/// buckets, so `_count` always equals the `+Inf` bucket in a scrape.
+struct HistogramSnapshot {
+  /// Cumulative counts, one per finite bound, then `+Inf`.
+  std::vector<std::uint64_t> cumulative;
+  std::uint64_t count = 0;
+  double sum = 0;
+};
+
+/// A histogram series: counts observations into fixed buckets.
+///
+/// observe() takes no lock and allocates nothing: it finds the bucket and
+/// adds to the calling thread's own striped cells (docs/adr/0001). The
+/// total count is derived from the buckets at read time, so a scrape never
+/// shows `_count` below a bucket.
+///
+/// Thread-safety: all members may be called from any thread at once. The
+/// handle stays valid as long as the Registry that created it.
+///
+///     vigil::Histogram latency =
+///         registry.histogram("rpc_seconds", "Latency.", {"method"})
+///             .with({"get"});
+///     latency.observe(0.042);
+///
+/// NaN observations are ignored and counted in
+/// vigil_updates_rejected_total{metric="..."}.
+class Histogram {
+ public:
+  /// Cell layout of a run: one count per bucket (bounds + `+Inf`), then sum.
+  Histogram(detail::Cell* cells, const double* bounds, std::size_t bound_count,
+            detail::FamilyStats* stats) noexcept
+      : cells_(cells), bounds_(bounds), bound_count_(bound_count),
+        stats_(stats) {}
+
+  void observe(double v) noexcept {
+    if (VIGIL_UNLIKELY(std::isnan(v))) {
+      stats_->rejected.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    const std::size_t bucket = bucket_index(v);
+    const std::size_t sum_index = bound_count_ + 1;
+    if (detail::Cell* mine = detail::exclusive_run(cells_)) {
+      detail::add_exclusive(mine[bucket], std::uint64_t{1});
+      detail::add_exclusive(mine[sum_index], v);
+    } else {
+      detail::Cell* shared = detail::shared_run(cells_);
+      detail::add_shared(shared[bucket], std::uint64_t{1});
+      detail::add_shared(shared[sum_index], v);
+    }
+  }
+
+  HistogramSnapshot snapshot() const {
+    HistogramSnapshot snap;
+    snap.cumulative.resize(bound_count_ + 1);
+    for (std::size_t i = 0; i <= bound_count_; ++i) {
+      snap.count += detail::sum_u64(cells_, i);
+      snap.cumulative[i] = snap.count;
+    }
+    snap.sum = detail::sum_double(cells_, bound_count_ + 1);
+    return snap;
+  }
+
+ private:
+  /// Index of the first bound >= v (`le` is inclusive); bound_count_ for
+  /// `+Inf`. Branch-free for the usual few buckets.
+  std::size_t bucket_index(double v) const noexcept {
+    if (bound_count_ <= 32) {
+      std::size_t below = 0;
+      for (std::size_t i = 0; i < bound_count_; ++i) below += bounds_[i] < v;
+      return below;
+    }
+    std::size_t lo = 0;
+    std::size_t hi = bound_count_;
+    while (lo < hi) {
+      const std::size_t mid = lo + (hi - lo) / 2;
+      if (bounds_[mid] < v) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    return lo;
+  }
+
+  detail::Cell* cells_;
+  const double* bounds_;
+  std::size_t bound_count_;
+  detail::FamilyStats* stats_;
+};
+
+VIGIL_NAMESPACE_END

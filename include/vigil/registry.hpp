@@ -1,0 +1,233 @@
+#pragma once
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "vigil/buckets.hpp"
+#include "vigil/detail/cells.hpp"
+#include "vigil/exposition.hpp"
+#include "vigil/family.hpp"
+#include "vigil/version.hpp"
+
+VIGIL_NAMESPACE_BEGIN
+
+struct RegistryOptions {
+  /// Default series limit of each family (FamilyOptions::max_series
+  /// overrides it): the cardinality guard that keeps memory bounded.
+  std::size_t max_series_per_family = 10000;
+};
+
+/// Owns metric families and serialises them, plus any prometheus-cpp
+/// collectables it was asked to include, into the Prometheus text format or
+/// OpenMetrics.
+///
+/// It is itself a prometheus::Collectable, so a service that already runs a
+/// prometheus::Exposer can register it there unchanged; and include()/include_weak() let
+/// vigil's exposition serve an existing prometheus::Registry. Either way a
+/// team adopts vigil without rewriting its metrics.
+///
+/// Thread-safety: every member may be called concurrently. Registering a
+/// family locks the registry; scrapes lock only to copy the family list, so
+/// they never block instrumented threads. Families and the handles they hand
+/// out live as long as the registry.
+///
+///     vigil::Registry registry;
+///     auto& sent = registry.counter("messages_sent_total", "Sent.",
+///                                   {"channel"});
+///     sent.with({"whatsapp"}).inc();
+///     std::string body = registry.scrape(vigil::ExpositionFormat::kOpenMetrics);
+///
+/// Registering a name again with the same type, labels and buckets returns
+/// the existing family; anything else, and invalid names, throw
+/// std::invalid_argument.
+class Registry : public prometheus::Collectable {
+ public:
+  explicit Registry(RegistryOptions options = {}) : options_(options) {}
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  CounterFamily& counter(std::string name, std::string help,
+                         std::vector<std::string> label_names = {},
+                         FamilyOptions options = {}) {
+    return add<Counter>(std::move(name), std::move(help),
+                        detail::FamilyType::kCounter, std::move(label_names),
+                        {}, std::move(options));
+  }
+
+  GaugeFamily& gauge(std::string name, std::string help,
+                     std::vector<std::string> label_names = {},
+                     FamilyOptions options = {}) {
+    return add<Gauge>(std::move(name), std::move(help),
+                      detail::FamilyType::kGauge, std::move(label_names), {},
+                      std::move(options));
+  }
+
+  HistogramFamily& histogram(
+      std::string name, std::string help,
+      std::vector<std::string> label_names = {},
+      std::vector<double> bounds = buckets::latency_seconds(),
+      FamilyOptions options = {}) {
+    return add<Histogram>(std::move(name), std::move(help),
+                          detail::FamilyType::kHistogram,
+                          std::move(label_names), std::move(bounds),
+                          std::move(options));
+  }
+
+  /// Serves `collectable`'s metrics next to vigil's, keeping it alive.
+  void include(std::shared_ptr<const prometheus::Collectable> collectable) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    owned_collectables_.push_back(collectable);
+    collectables_.push_back(collectable);
+  }
+  /// Serves `collectable`'s metrics while it lives (e.g. a service's
+  /// existing std::shared_ptr<prometheus::Registry>). Do not include a
+  /// collectable that itself collects this registry.
+  void include_weak(std::weak_ptr<const prometheus::Collectable> collectable) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    collectables_.push_back(std::move(collectable));
+  }
+
+  /// Appends the exposition of everything this registry serves to `out`.
+  /// Reuse `out` across scrapes to avoid reallocating.
+  void write(std::string& out, ExpositionFormat format) const {
+    std::vector<const detail::FamilyCore*> families;
+    std::vector<std::shared_ptr<const prometheus::Collectable>> collectables;
+    snapshot(families, collectables);
+    detail::TextWriter writer(out, format);
+    std::string scratch;
+    for (const auto* family : families) family->write(writer, scratch);
+    for (const auto& collectable : collectables) {
+      write_families(out, collectable->Collect(), format);
+    }
+    write_error_counts(writer, families);
+    writer.end();
+  }
+
+  std::string scrape(
+      ExpositionFormat format = ExpositionFormat::kPrometheusText) const {
+    std::string out;
+    write(out, format);
+    return out;
+  }
+
+  /// vigil's own families (not the included collectables) in prometheus-cpp's
+  /// data model.
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    std::vector<const detail::FamilyCore*> families;
+    std::vector<std::shared_ptr<const prometheus::Collectable>> unused;
+    snapshot(families, unused);
+    std::vector<prometheus::MetricFamily> out;
+    out.reserve(families.size() + 2);
+    for (const auto* family : families) out.push_back(family->collect());
+    for (const auto& error : kErrorCounts) {
+      prometheus::MetricFamily errors{error.name, error.help,
+                                      prometheus::MetricType::Counter, {}};
+      for (const auto* family : families) {
+        const auto count = (family->stats().*error.field).load();
+        if (count == 0) continue;
+        prometheus::ClientMetric metric;
+        metric.label.push_back({"metric", family->name()});
+        metric.counter.value = static_cast<double>(count);
+        errors.metric.push_back(std::move(metric));
+      }
+      if (!errors.metric.empty()) out.push_back(std::move(errors));
+    }
+    return out;
+  }
+
+ private:
+  struct ErrorCount {
+    const char* name;
+    const char* help;
+    std::atomic<std::uint64_t> detail::FamilyStats::*field;
+  };
+  static constexpr ErrorCount kErrorCounts[] = {
+      {"vigil_updates_rejected_total",
+       "Updates ignored as invalid: negative or non-finite counter "
+       "increments, NaN observations.",
+       &detail::FamilyStats::rejected},
+      {"vigil_series_dropped_total",
+       "Lookups of new label sets sent to the overflow series because the "
+       "family reached its series limit.",
+       &detail::FamilyStats::dropped},
+  };
+
+  template <class Handle>
+  Family<Handle>& add(std::string name, std::string help,
+                      detail::FamilyType type,
+                      std::vector<std::string> label_names,
+                      std::vector<double> bounds, FamilyOptions options) {
+    auto family = std::make_unique<Family<Handle>>(
+        std::move(name), std::move(help), type, std::move(label_names),
+        std::move(bounds), std::move(options),
+        options_.max_series_per_family, arena_);
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& existing : families_) {
+      if (existing->name() != family->name()) continue;
+      if (existing->type() != type ||
+          existing->label_names() != family->label_names() ||
+          existing->bounds() != family->bounds() ||
+          existing->unit() != family->unit()) {
+        throw std::invalid_argument(
+            "vigil: metric '" + family->name() +
+            "' is already registered with another type, labels, buckets or "
+            "unit");
+      }
+      return static_cast<Family<Handle>&>(*existing);
+    }
+    families_.push_back(std::move(family));
+    return static_cast<Family<Handle>&>(*families_.back());
+  }
+
+  void snapshot(
+      std::vector<const detail::FamilyCore*>& families,
+      std::vector<std::shared_ptr<const prometheus::Collectable>>& collectables)
+      const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    families.reserve(families_.size());
+    for (const auto& family : families_) families.push_back(family.get());
+    for (const auto& weak : collectables_) {
+      if (auto strong = weak.lock()) collectables.push_back(std::move(strong));
+    }
+  }
+
+  void write_error_counts(
+      detail::TextWriter& writer,
+      const std::vector<const detail::FamilyCore*>& families) const {
+    std::string labels;
+    std::string sample_name;
+    for (const auto& error : kErrorCounts) {
+      bool header = false;
+      for (const auto* family : families) {
+        const auto count = (family->stats().*error.field).load();
+        if (count == 0) continue;
+        if (!header) {
+          writer.header(error.name, error.help, detail::FamilyType::kCounter,
+                        {});
+          writer.counter_sample_name(sample_name, error.name);
+          header = true;
+        }
+        labels = "metric=\"" + family->name() + "\"";
+        writer.sample_start(sample_name, {}, labels);
+        writer.value(count);
+      }
+    }
+  }
+
+  const RegistryOptions options_;
+  detail::CellArena arena_;
+  mutable std::mutex mutex_;
+  std::vector<std::unique_ptr<detail::FamilyCore>> families_;
+  std::vector<std::weak_ptr<const prometheus::Collectable>> collectables_;
+  std::vector<std::shared_ptr<const prometheus::Collectable>>
+      owned_collectables_;
+};
+
+VIGIL_NAMESPACE_END
