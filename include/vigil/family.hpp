@@ -85,6 +85,10 @@ class FamilyCore {
                                     "' has too many buckets");
       }
       for (double b : bounds_) le_labels_.push_back(render_bound_label("le", b));
+      padded_bounds_ = bounds_;
+      while (padded_bounds_.size() % Histogram::kBoundsAlignment != 0) {
+        padded_bounds_.push_back(std::numeric_limits<double>::infinity());
+      }
       le_labels_.push_back("le=\"+Inf\"");
     }
   }
@@ -133,7 +137,7 @@ class FamilyCore {
       switch (type_) {
         case FamilyType::kCounter:
           writer.sample_start(scratch, {}, s.label_text);
-          writer.value(sum_double(s.cells, 0));
+          writer.value(Counter::value_of(s.cells));
           break;
         case FamilyType::kGauge:
           writer.sample_start(name_, {}, s.label_text);
@@ -171,7 +175,7 @@ class FamilyCore {
       }
       switch (type_) {
         case FamilyType::kCounter:
-          metric.counter.value = sum_double(s.cells, 0);
+          metric.counter.value = Counter::value_of(s.cells);
           break;
         case FamilyType::kGauge:
           metric.gauge.value = load_double(s.cells[0]);
@@ -201,6 +205,9 @@ class FamilyCore {
   }
 
  protected:
+  /// bounds() padded with +Inf for Histogram's bucket search.
+  const std::vector<double>& padded_bounds() const { return padded_bounds_; }
+
   FamilyStats stats_;
 
  private:
@@ -214,7 +221,11 @@ class FamilyCore {
   }
 
   std::size_t cells_per_series() const {
-    return type_ == FamilyType::kHistogram ? bounds_.size() + 2 : 1;
+    switch (type_) {
+      case FamilyType::kCounter: return Counter::kCells;
+      case FamilyType::kHistogram: return bounds_.size() + 2;
+      default: return 1;
+    }
   }
 
   Series& create(std::size_t hash, const std::string_view* values,
@@ -252,6 +263,7 @@ class FamilyCore {
   const FamilyType type_;
   const std::vector<std::string> label_names_;
   std::vector<double> bounds_;
+  std::vector<double> padded_bounds_;  // what Histogram handles search
   std::vector<std::string> le_labels_;
   const std::string unit_;
   const std::size_t max_series_;
@@ -319,7 +331,7 @@ inline Gauge Family<Gauge>::handle(detail::Series& s) {
 }
 template <>
 inline Histogram Family<Histogram>::handle(detail::Series& s) {
-  return Histogram(s.cells, bounds().data(), bounds().size(), &stats_);
+  return Histogram(s.cells, padded_bounds().data(), bounds().size(), &stats_);
 }
 
 using CounterFamily = Family<Counter>;

@@ -38,6 +38,10 @@ struct HistogramSnapshot {
 /// vigil_updates_rejected_total{metric="..."}.
 class Histogram {
  public:
+  /// `bounds` must be readable up to the next multiple of kBoundsAlignment,
+  /// padded with +Inf.
+  static constexpr std::size_t kBoundsAlignment = 4;
+
   /// Cell layout of a run: one count per bucket (bounds + `+Inf`), then sum.
   Histogram(detail::Cell* cells, const double* bounds, std::size_t bound_count,
             detail::FamilyStats* stats) noexcept
@@ -74,11 +78,17 @@ class Histogram {
 
  private:
   /// Index of the first bound >= v (`le` is inclusive); bound_count_ for
-  /// `+Inf`. Branch-free for the usual few buckets.
+  /// `+Inf`. For the usual few buckets, counts the bounds below v four at a
+  /// time with no branch on v (the compiler emits packed compares); the
+  /// bounds are padded with +Inf to a multiple of kBoundsAlignment.
   std::size_t bucket_index(double v) const noexcept {
-    if (bound_count_ <= 32) {
+    if (VIGIL_LIKELY(bound_count_ <= 32)) {
       std::size_t below = 0;
-      for (std::size_t i = 0; i < bound_count_; ++i) below += bounds_[i] < v;
+      for (std::size_t i = 0; i < bound_count_; i += kBoundsAlignment) {
+        const double* b = bounds_ + i;
+        below += static_cast<std::size_t>(b[0] < v) + (b[1] < v) +
+                 (b[2] < v) + (b[3] < v);
+      }
       return below;
     }
     std::size_t lo = 0;

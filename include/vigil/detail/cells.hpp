@@ -29,8 +29,9 @@ using Cell = std::atomic<std::uint64_t>;
 
 /// Cells per row in a chunk; also the distance between two rows of one run.
 inline constexpr std::size_t kChunkCells = 512;
-/// Upper bound on exclusive rows, whatever the machine.
-inline constexpr unsigned kMaxStripes = 64;
+/// Upper bound on exclusive rows, whatever the machine: memory per series
+/// grows with the row count (a default histogram takes 104 bytes a row).
+inline constexpr unsigned kMaxStripes = 16;
 /// Row tag of a thread that writes to the shared row.
 inline constexpr unsigned kSharedRowTag = 0xFFFFu;
 
