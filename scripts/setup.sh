@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   # toolchain
-  build-essential cmake ninja-build pkg-config git curl ca-certificates
+  build-essential cmake ninja-build pkg-config git curl ca-certificates python3
   clang libclang-rt-14-dev clang-format clang-tidy
   # vigil's dependencies
   prometheus-cpp-dev libfmt-dev libboost-dev zlib1g-dev librdkafka-dev
