@@ -1,0 +1,10 @@
+#pragma once
+// Everything in the vigil::http target: include this or the single headers.
+
+#include "vigil/http/auth.hpp"
+#include "vigil/http/endpoint.hpp"
+#include "vigil/http/endpoint_options.hpp"
+#include "vigil/http/handler.hpp"
+#include "vigil/http/health.hpp"
+#include "vigil/http/log_sink.hpp"
+#include "vigil/http/server_metrics.hpp"
