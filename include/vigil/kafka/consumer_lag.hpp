@@ -1,0 +1,388 @@
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafkacpp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "vigil/counter.hpp"
+#include "vigil/family.hpp"
+#include "vigil/gauge.hpp"
+#include "vigil/health_verdict.hpp"
+#include "vigil/kafka/lag_evaluator.hpp"
+#include "vigil/kafka/time_lag.hpp"
+#include "vigil/manual_clock.hpp"
+#include "vigil/registry.hpp"
+#include "vigil/version.hpp"
+
+VIGIL_NAMESPACE_BEGIN
+namespace kafka {
+
+struct ConsumerLagOptions {
+  /// Time between samples when run by start().
+  std::chrono::milliseconds interval = std::chrono::seconds(10);
+  /// Bound on each broker query of a sample.
+  std::chrono::milliseconds query_timeout = std::chrono::seconds(5);
+  /// The `group` label; empty reads group.id from the consumer.
+  std::string group;
+  /// Points of the time-lag table kept per partition.
+  std::size_t time_lag_points = 60;
+  LagEvaluatorOptions evaluator;
+  /// Empty: std::chrono::steady_clock.
+  SteadyNow clock;
+};
+
+/// One partition as the last sample saw it.
+struct PartitionLag {
+  std::string topic;
+  std::int32_t partition = 0;
+  /// High watermark: the offset the next produced message will get.
+  std::int64_t latest_offset = -1;
+  /// The group's committed offset; -1 when nothing was committed.
+  std::int64_t committed_offset = -1;
+  /// This consumer's fetch position; -1 when it has not fetched yet.
+  std::int64_t position = -1;
+  /// latest_offset - committed_offset, at least 0; -1 when nothing was
+  /// committed (the lag is then undefined, not zero: where the group will
+  /// start depends on auto.offset.reset).
+  std::int64_t lag = -1;
+  /// Age of the oldest unconsumed message, estimated; -1 when unknown.
+  double lag_seconds = -1;
+  LagStatus status = LagStatus::kOk;
+};
+
+/// Exports a librdkafka consumer's lag per assigned partition, in the metric
+/// names users already chart from kafka_exporter and kafka-lag-exporter:
+///
+///     kafka_consumergroup_lag{group,topic,partition}
+///     kafka_consumergroup_lag_seconds{group,topic,partition}   time lag
+///     kafka_consumergroup_current_offset{group,topic,partition} committed
+///     kafka_consumergroup_position{group,topic,partition}      fetch position
+///     kafka_partition_latest_offset{topic,partition}           high watermark
+///     kafka_consumergroup_lag_sum{group,topic}
+///     kafka_consumergroup_partition_status{group,topic,partition}  0 ok .. 3 stop
+///     kafka_consumergroup_status{group,status}     1 for the worst partition's
+///
+/// Each sample asks librdkafka for the assignment, the committed offsets
+/// and the high watermarks (two broker round trips, batched over all
+/// partitions), so it runs on its own thread (start()) or wherever the
+/// caller likes (sample()), never on the consumer's poll thread. It follows
+/// rebalances: revoked partitions' series disappear, new ones appear.
+///
+/// One probe per consumer group per Registry: the lag sums and the group
+/// status describe this consumer's assignment.
+///
+/// Thread-safety: all members may be called from any thread. Stop or destroy
+/// the probe before closing the consumer.
+///
+///     vigil::kafka::ConsumerLagProbe probe(consumer, registry);
+///     probe.start();
+///     health.set("kafka-lag", vigil::to_string(probe.health()));
+class ConsumerLagProbe {
+ public:
+  /// `consumer` is a rd_kafka_t of type RD_KAFKA_CONSUMER.
+  ConsumerLagProbe(rd_kafka_t* consumer, Registry& registry,
+                   ConsumerLagOptions options = {})
+      : rk_(consumer),
+        options_(std::move(options)),
+        group_(options_.group.empty() ? group_id(consumer) : options_.group),
+        lag_(registry.gauge("kafka_consumergroup_lag",
+                            "Messages the consumer group has yet to consume "
+                            "(high watermark - committed offset); -1 when "
+                            "nothing is committed.",
+                            {"group", "topic", "partition"})),
+        lag_seconds_(registry.gauge(
+            "kafka_consumergroup_lag_seconds",
+            "Estimated age of the oldest unconsumed message; -1 when unknown.",
+            {"group", "topic", "partition"}, FamilyOptions{"seconds", 0})),
+        current_offset_(registry.gauge(
+            "kafka_consumergroup_current_offset",
+            "Committed offset of the consumer group.",
+            {"group", "topic", "partition"})),
+        position_(registry.gauge("kafka_consumergroup_position",
+                                 "Fetch position of this consumer.",
+                                 {"group", "topic", "partition"})),
+        latest_offset_(registry.gauge("kafka_partition_latest_offset",
+                                      "High watermark of the partition.",
+                                      {"topic", "partition"})),
+        lag_sum_(registry.gauge("kafka_consumergroup_lag_sum",
+                                "Lag summed over the assigned partitions of "
+                                "a topic.",
+                                {"group", "topic"})),
+        partition_status_(registry.gauge(
+            "kafka_consumergroup_partition_status",
+            "Burrow-style evaluation: 0 ok, 1 warn, 2 stall, 3 stop.",
+            {"group", "topic", "partition"})),
+        status_(registry.gauge(
+            "kafka_consumergroup_status",
+            "1 for the worst partition status of the group, 0 for the "
+            "others.",
+            {"group", "status"})),
+        failures_(registry
+                      .counter("vigil_kafka_lag_probe_failures_total",
+                               "Lag samples abandoned because librdkafka "
+                               "could not answer.",
+                               {"group"})
+                      .with({group_})) {
+    if (rk_ == nullptr || rd_kafka_type(rk_) != RD_KAFKA_CONSUMER) {
+      throw std::invalid_argument("vigil: ConsumerLagProbe needs a consumer");
+    }
+    set_group_status(LagStatus::kOk);
+  }
+
+  /// The C++ API's consumer.
+  ConsumerLagProbe(RdKafka::KafkaConsumer* consumer, Registry& registry,
+                   ConsumerLagOptions options = {})
+      : ConsumerLagProbe(consumer != nullptr ? consumer->c_ptr() : nullptr,
+                         registry, std::move(options)) {}
+
+  ConsumerLagProbe(const ConsumerLagProbe&) = delete;
+  ConsumerLagProbe& operator=(const ConsumerLagProbe&) = delete;
+  ~ConsumerLagProbe() { stop(); }
+
+  /// Samples every options.interval on a thread of its own.
+  void start() {
+    std::lock_guard<std::mutex> lock(thread_mutex_);
+    if (thread_.joinable()) return;
+    stopping_ = false;
+    thread_ = std::thread([this] {
+      std::unique_lock<std::mutex> wait_lock(thread_mutex_);
+      while (!stopping_) {
+        wait_lock.unlock();
+        sample();
+        wait_lock.lock();
+        wake_.wait_for(wait_lock, options_.interval, [this] { return stopping_; });
+      }
+    });
+  }
+
+  /// Stops the thread start() started; a sample in progress finishes first.
+  void stop() {
+    std::thread thread;
+    {
+      std::lock_guard<std::mutex> lock(thread_mutex_);
+      stopping_ = true;
+      thread = std::move(thread_);
+    }
+    wake_.notify_all();
+    if (thread.joinable()) thread.join();
+  }
+
+  /// Takes one sample now, on the calling thread. Returns false, counting a
+  /// failure and leaving the series as they were, when librdkafka could not
+  /// answer within query_timeout.
+  bool sample() {
+    std::lock_guard<std::mutex> sampling(sample_mutex_);
+    rd_kafka_topic_partition_list_t* raw = nullptr;
+    if (rd_kafka_assignment(rk_, &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      failures_.inc();
+      return false;
+    }
+    const ListPtr assigned(raw);
+    std::vector<PartitionLag> seen;
+    if (assigned->cnt > 0) {
+      const int timeout = static_cast<int>(options_.query_timeout.count());
+      const ListPtr committed(rd_kafka_topic_partition_list_copy(assigned.get()));
+      const ListPtr position(rd_kafka_topic_partition_list_copy(assigned.get()));
+      const ListPtr latest(rd_kafka_topic_partition_list_copy(assigned.get()));
+      for (int i = 0; i < latest->cnt; ++i) {
+        latest->elems[i].offset = RD_KAFKA_OFFSET_END;  // "latest" to ListOffsets
+      }
+      if (rd_kafka_committed(rk_, committed.get(), timeout) !=
+              RD_KAFKA_RESP_ERR_NO_ERROR ||
+          rd_kafka_position(rk_, position.get()) !=
+              RD_KAFKA_RESP_ERR_NO_ERROR ||
+          rd_kafka_offsets_for_times(rk_, latest.get(), timeout) !=
+              RD_KAFKA_RESP_ERR_NO_ERROR) {
+        failures_.inc();
+        return false;
+      }
+      for (int i = 0; i < assigned->cnt; ++i) {
+        if (latest->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR ||
+            latest->elems[i].offset < 0) {
+          continue;  // leader unknown right now; judge it next time
+        }
+        PartitionLag p;
+        p.topic = assigned->elems[i].topic;
+        p.partition = assigned->elems[i].partition;
+        p.latest_offset = latest->elems[i].offset;
+        const std::int64_t c = committed->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR
+                                   ? committed->elems[i].offset
+                                   : -1;
+        p.committed_offset = c >= 0 ? c : -1;
+        p.position = position->elems[i].offset >= 0 ? position->elems[i].offset : -1;
+        p.lag = c >= 0 ? std::max<std::int64_t>(0, p.latest_offset - c) : -1;
+        seen.push_back(std::move(p));
+      }
+    }
+    publish(seen, assigned.get());
+    return true;
+  }
+
+  /// The partitions of the last sample.
+  std::vector<PartitionLag> partitions() const {
+    std::lock_guard<std::mutex> lock(state_mutex_);
+    std::vector<PartitionLag> out;
+    out.reserve(partitions_.size());
+    for (const auto& entry : partitions_) out.push_back(entry.second.last);
+    return out;
+  }
+
+  /// The worst partition status of the last sample (OK with none).
+  LagStatus status() const {
+    std::lock_guard<std::mutex> lock(state_mutex_);
+    return worst_;
+  }
+  HealthVerdict health() const { return health_verdict(status()); }
+  const std::string& group() const noexcept { return group_; }
+
+ private:
+  struct ListDeleter {
+    void operator()(rd_kafka_topic_partition_list_t* list) const {
+      rd_kafka_topic_partition_list_destroy(list);
+    }
+  };
+  using ListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, ListDeleter>;
+  using Key = std::pair<std::string, std::int32_t>;
+
+  struct PartitionState {
+    PartitionState(std::size_t points, LagEvaluatorOptions evaluator)
+        : table(points), evaluator(evaluator) {}
+    OffsetTimeTable table;
+    LagEvaluator evaluator;
+    PartitionLag last;
+  };
+
+  static std::string group_id(rd_kafka_t* rk) {
+    if (rk == nullptr) return {};
+    char buffer[512];
+    std::size_t size = sizeof buffer;
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), "group.id", buffer, &size) !=
+        RD_KAFKA_CONF_OK) {
+      return {};
+    }
+    return buffer;
+  }
+
+  std::chrono::steady_clock::time_point now() const {
+    return options_.clock ? options_.clock() : std::chrono::steady_clock::now();
+  }
+
+  void publish(std::vector<PartitionLag>& seen,
+               const rd_kafka_topic_partition_list_t* assigned) {
+    const auto at = now();
+    std::lock_guard<std::mutex> lock(state_mutex_);
+    std::map<std::string, double> sums;
+    for (auto& p : seen) {
+      const std::string partition = std::to_string(p.partition);
+      auto it = partitions_.find({p.topic, p.partition});
+      if (it == partitions_.end()) {
+        it = partitions_
+                 .emplace(Key{p.topic, p.partition},
+                          PartitionState(options_.time_lag_points,
+                                         options_.evaluator))
+                 .first;
+      }
+      PartitionState& state = it->second;
+      state.table.add(p.latest_offset, at);
+      state.evaluator.add(p.committed_offset, p.lag, at);
+      if (p.committed_offset >= 0) {
+        p.lag_seconds = state.table.lag_seconds(p.committed_offset, at).value_or(-1);
+      }
+      p.status = state.evaluator.status(at);
+      state.last = p;
+
+      const std::vector<std::string_view> labels{group_, p.topic, partition};
+      lag_.with(labels).set(static_cast<double>(p.lag));
+      lag_seconds_.with(labels).set(p.lag_seconds);
+      current_offset_.with(labels).set(static_cast<double>(p.committed_offset));
+      position_.with(labels).set(static_cast<double>(p.position));
+      partition_status_.with(labels).set(static_cast<double>(p.status));
+      latest_offset_.with({p.topic, partition})
+          .set(static_cast<double>(p.latest_offset));
+      sums[p.topic] += static_cast<double>(std::max<std::int64_t>(0, p.lag));
+    }
+    // Partitions no longer assigned lose their series; ones still assigned
+    // but unanswered this time keep their last values.
+    std::set<Key> still;
+    for (int i = 0; i < assigned->cnt; ++i) {
+      still.insert({assigned->elems[i].topic, assigned->elems[i].partition});
+    }
+    for (auto it = partitions_.begin(); it != partitions_.end();) {
+      if (still.count(it->first) != 0) {
+        ++it;
+        continue;
+      }
+      const std::string partition = std::to_string(it->first.second);
+      const std::vector<std::string_view> labels{group_, it->first.first,
+                                                 partition};
+      for (GaugeFamily* family : {&lag_, &lag_seconds_, &current_offset_,
+                                  &position_, &partition_status_}) {
+        family->remove(labels);
+      }
+      latest_offset_.remove({it->first.first, partition});
+      it = partitions_.erase(it);
+    }
+    for (const auto& topic : topics_) {
+      if (sums.count(topic) == 0) lag_sum_.remove({group_, topic});
+    }
+    topics_.clear();
+    for (const auto& [topic, sum] : sums) {
+      lag_sum_.with({group_, topic}).set(sum);
+      topics_.insert(topic);
+    }
+    LagStatus worst = LagStatus::kOk;
+    for (const auto& entry : partitions_) {
+      worst = std::max(worst, entry.second.last.status);
+    }
+    set_group_status(worst);
+    worst_ = worst;
+  }
+
+  void set_group_status(LagStatus worst) {
+    for (std::size_t s = 0; s < kLagStatusCount; ++s) {
+      const auto status = static_cast<LagStatus>(s);
+      status_.with({group_, to_string(status)}).set(status == worst ? 1 : 0);
+    }
+  }
+
+  rd_kafka_t* const rk_;
+  const ConsumerLagOptions options_;
+  const std::string group_;
+  GaugeFamily& lag_;
+  GaugeFamily& lag_seconds_;
+  GaugeFamily& current_offset_;
+  GaugeFamily& position_;
+  GaugeFamily& latest_offset_;
+  GaugeFamily& lag_sum_;
+  GaugeFamily& partition_status_;
+  GaugeFamily& status_;
+  Counter failures_;
+
+  std::mutex sample_mutex_;          // one sample at a time
+  mutable std::mutex state_mutex_;   // guards the members below
+  std::map<Key, PartitionState> partitions_;
+  std::set<std::string> topics_;
+  LagStatus worst_ = LagStatus::kOk;
+
+  std::mutex thread_mutex_;  // guards thread_ and stopping_
+  std::condition_variable wake_;
+  std::thread thread_;
+  bool stopping_ = false;
+};
+
+}  // namespace kafka
+VIGIL_NAMESPACE_END
