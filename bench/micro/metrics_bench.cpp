@@ -9,7 +9,6 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
-#include <vigil/vigil.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -17,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <vector>
+#include <vigil/vigil.hpp>
 
 namespace {
 
@@ -175,9 +175,10 @@ void BM_Scrape10k_PrometheusCpp(benchmark::State& state) {
   for (int f = 0; f < kScrapeFamilies; ++f) {
     const std::string name = "family_" + std::to_string(f);
     if (f % 2) {
-      auto& family =
-          prometheus::BuildGauge().Name(name).Help("A gauge.").Register(
-              registry);
+      auto& family = prometheus::BuildGauge()
+                         .Name(name)
+                         .Help("A gauge.")
+                         .Register(registry);
       for (int s = 0; s < kSeriesPerFamily; ++s) {
         family
             .Add({{"instance", "host-" + std::to_string(s)},
@@ -239,9 +240,10 @@ void BM_MemoryCounterSeries_Vigil(benchmark::State& state) {
 void BM_MemoryCounterSeries_PrometheusCpp(benchmark::State& state) {
   report_bytes(state, [] {
     auto registry = std::make_shared<prometheus::Registry>();
-    auto& family =
-        prometheus::BuildCounter().Name("mem_total").Help("Mem.").Register(
-            *registry);
+    auto& family = prometheus::BuildCounter()
+                       .Name("mem_total")
+                       .Help("Mem.")
+                       .Register(*registry);
     for (int i = 0; i < kMemorySeries; ++i) {
       family.Add({{"id", std::to_string(i)}}).Increment();
     }
@@ -263,9 +265,10 @@ void BM_MemoryHistogramSeries_Vigil(benchmark::State& state) {
 void BM_MemoryHistogramSeries_PrometheusCpp(benchmark::State& state) {
   report_bytes(state, [] {
     auto registry = std::make_shared<prometheus::Registry>();
-    auto& family =
-        prometheus::BuildHistogram().Name("mem_seconds").Help("Mem.").Register(
-            *registry);
+    auto& family = prometheus::BuildHistogram()
+                       .Name("mem_seconds")
+                       .Help("Mem.")
+                       .Register(*registry);
     const auto bounds = vigil::buckets::latency_seconds();
     for (int i = 0; i < kMemorySeries; ++i) {
       family

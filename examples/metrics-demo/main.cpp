@@ -6,7 +6,6 @@
 // which shows the adoption path: a vigil::Registry is a
 // prometheus::Collectable.
 #include <prometheus/exposer.h>
-#include <vigil/vigil.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -17,6 +16,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <vigil/vigil.hpp>
 
 namespace {
 
@@ -61,9 +61,13 @@ int main(int argc, char** argv) {
   vigil::Gauge queue =
       registry->gauge("demo_queue_depth", "Requests waiting.").with({});
 
-  const std::string address = "127.0.0.1:" + std::to_string(port);
-  prometheus::Exposer exposer(address);
-  exposer.RegisterCollectable(registry);
+  vigil::http::EndpointOptions options;
+  options.port = static_cast<std::uint16_t>(port);
+  options.service = "vigil-metrics-demo";
+  options.log = vigil::http::stderr_log_sink();
+  vigil::http::Endpoint endpoint(options, *registry);
+  endpoint.start();
+  const std::string address = "127.0.0.1:" + std::to_string(endpoint.port());
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::printf("vigil metrics demo: scrape http://%s/metrics (Ctrl-C stops)\n",

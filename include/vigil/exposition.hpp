@@ -15,18 +15,23 @@ namespace detail {
 
 inline FamilyType family_type(prometheus::MetricType type) {
   switch (type) {
-    case prometheus::MetricType::Counter: return FamilyType::kCounter;
-    case prometheus::MetricType::Gauge: return FamilyType::kGauge;
-    case prometheus::MetricType::Histogram: return FamilyType::kHistogram;
-    case prometheus::MetricType::Summary: return FamilyType::kSummary;
-    case prometheus::MetricType::Untyped: break;
+    case prometheus::MetricType::Counter:
+      return FamilyType::kCounter;
+    case prometheus::MetricType::Gauge:
+      return FamilyType::kGauge;
+    case prometheus::MetricType::Histogram:
+      return FamilyType::kHistogram;
+    case prometheus::MetricType::Summary:
+      return FamilyType::kSummary;
+    case prometheus::MetricType::Untyped:
+      break;
   }
   return FamilyType::kUntyped;
 }
 
-inline void render_labels(std::string& out,
-                          const std::vector<prometheus::ClientMetric::Label>&
-                              labels) {
+inline void render_labels(
+    std::string& out,
+    const std::vector<prometheus::ClientMetric::Label>& labels) {
   out.clear();
   for (const auto& label : labels) {
     if (!out.empty()) out += ',';
@@ -106,9 +111,9 @@ inline void write_family(TextWriter& writer,
 ///
 /// Does not add OpenMetrics' `# EOF`; the caller ends the body (see
 /// Registry::write, which does).
-inline void write_families(std::string& out,
-                           const std::vector<prometheus::MetricFamily>& families,
-                           ExpositionFormat format) {
+inline void write_families(
+    std::string& out, const std::vector<prometheus::MetricFamily>& families,
+    ExpositionFormat format) {
   detail::TextWriter writer(out, format);
   std::string labels;
   std::string sample_name;

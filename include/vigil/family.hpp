@@ -70,11 +70,13 @@ class FamilyCore {
       }
     }
     if (type_ == FamilyType::kHistogram) {
-      if (!bounds_.empty() && std::isinf(bounds_.back()) && bounds_.back() > 0) {
+      if (!bounds_.empty() && std::isinf(bounds_.back()) &&
+          bounds_.back() > 0) {
         bounds_.pop_back();  // +Inf is implicit
       }
       for (std::size_t i = 0; i < bounds_.size(); ++i) {
-        if (!std::isfinite(bounds_[i]) || (i && !(bounds_[i - 1] < bounds_[i]))) {
+        if (!std::isfinite(bounds_[i]) ||
+            (i && !(bounds_[i - 1] < bounds_[i]))) {
           throw std::invalid_argument(
               "vigil: histogram '" + name_ +
               "' needs finite, strictly increasing bucket bounds");
@@ -84,7 +86,8 @@ class FamilyCore {
         throw std::invalid_argument("vigil: histogram '" + name_ +
                                     "' has too many buckets");
       }
-      for (double b : bounds_) le_labels_.push_back(render_bound_label("le", b));
+      for (double b : bounds_)
+        le_labels_.push_back(render_bound_label("le", b));
       padded_bounds_ = bounds_;
       while (padded_bounds_.size() % Histogram::kBoundsAlignment != 0) {
         padded_bounds_.push_back(std::numeric_limits<double>::infinity());
@@ -113,7 +116,8 @@ class FamilyCore {
     check_arity(n);
     const std::size_t hash = hash_label_values(values, n);
     Series* s = table_.find(hash, values, n);
-    if (VIGIL_LIKELY(s != nullptr && !s->hidden.load(std::memory_order_relaxed))) {
+    if (VIGIL_LIKELY(s != nullptr &&
+                     !s->hidden.load(std::memory_order_relaxed))) {
       return *s;
     }
     return create(hash, values, n);
@@ -131,7 +135,8 @@ class FamilyCore {
 
   void write(TextWriter& writer, std::string& scratch) const {
     writer.header(name_, help_, type_, unit_);
-    if (type_ == FamilyType::kCounter) writer.counter_sample_name(scratch, name_);
+    if (type_ == FamilyType::kCounter)
+      writer.counter_sample_name(scratch, name_);
     table_.for_each([&](const Series& s) {
       if (s.hidden.load(std::memory_order_relaxed)) return;
       switch (type_) {
@@ -185,7 +190,8 @@ class FamilyCore {
           for (std::size_t i = 0; i <= bounds_.size(); ++i) {
             cumulative += sum_u64(s.cells, i);
             metric.histogram.bucket.push_back(
-                {cumulative, i < bounds_.size() ? bounds_[i]
+                {cumulative, i < bounds_.size()
+                                 ? bounds_[i]
                                  : std::numeric_limits<double>::infinity()});
           }
           metric.histogram.sample_count = cumulative;
@@ -198,9 +204,10 @@ class FamilyCore {
       }
       family.metric.push_back(std::move(metric));
     });
-    family.type = type_ == FamilyType::kCounter ? prometheus::MetricType::Counter
-                  : type_ == FamilyType::kGauge ? prometheus::MetricType::Gauge
-                                                : prometheus::MetricType::Histogram;
+    family.type =
+        type_ == FamilyType::kCounter ? prometheus::MetricType::Counter
+        : type_ == FamilyType::kGauge ? prometheus::MetricType::Gauge
+                                      : prometheus::MetricType::Histogram;
     return family;
   }
 
@@ -213,18 +220,20 @@ class FamilyCore {
  private:
   void check_arity(std::size_t n) const {
     if (VIGIL_UNLIKELY(n != label_names_.size())) {
-      throw std::invalid_argument(
-          "vigil: metric '" + name_ + "' takes " +
-          std::to_string(label_names_.size()) + " label value(s), got " +
-          std::to_string(n));
+      throw std::invalid_argument("vigil: metric '" + name_ + "' takes " +
+                                  std::to_string(label_names_.size()) +
+                                  " label value(s), got " + std::to_string(n));
     }
   }
 
   std::size_t cells_per_series() const {
     switch (type_) {
-      case FamilyType::kCounter: return Counter::kCells;
-      case FamilyType::kHistogram: return bounds_.size() + 2;
-      default: return 1;
+      case FamilyType::kCounter:
+        return Counter::kCells;
+      case FamilyType::kHistogram:
+        return bounds_.size() + 2;
+      default:
+        return 1;
     }
   }
 
@@ -240,8 +249,8 @@ class FamilyCore {
       stats_.dropped.fetch_add(1, std::memory_order_relaxed);
       if (overflow_ == nullptr) {
         std::vector<std::string_view> overflow(n, kOverflowLabelValue);
-        overflow_ = &insert(hash_label_values(overflow.data(), n),
-                            overflow.data(), n);
+        overflow_ =
+            &insert(hash_label_values(overflow.data(), n), overflow.data(), n);
       }
       return *overflow_;
     }

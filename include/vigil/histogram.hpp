@@ -45,7 +45,9 @@ class Histogram {
   /// Cell layout of a run: one count per bucket (bounds + `+Inf`), then sum.
   Histogram(detail::Cell* cells, const double* bounds, std::size_t bound_count,
             detail::FamilyStats* stats) noexcept
-      : cells_(cells), bounds_(bounds), bound_count_(bound_count),
+      : cells_(cells),
+        bounds_(bounds),
+        bound_count_(bound_count),
         stats_(stats) {}
 
   void observe(double v) noexcept {
@@ -86,8 +88,8 @@ class Histogram {
       std::size_t below = 0;
       for (std::size_t i = 0; i < bound_count_; i += kBoundsAlignment) {
         const double* b = bounds_ + i;
-        below += static_cast<std::size_t>(b[0] < v) + (b[1] < v) +
-                 (b[2] < v) + (b[3] < v);
+        below += static_cast<std::size_t>(b[0] < v) + (b[1] < v) + (b[2] < v) +
+                 (b[3] < v);
       }
       return below;
     }

@@ -1,11 +1,10 @@
 #pragma once
 
 #include <dirent.h>
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <limits>
@@ -36,8 +35,7 @@ class ProcessCollector : public prometheus::Collectable {
     if (read_stat(stat) && stat.size() > 23) {
       // Fields (1-based in proc(5)): 14 utime, 15 stime, 22 starttime,
       // 23 vsize, 24 rss; `stat` starts at field 3.
-      const double cpu =
-          (std::stod(stat[11]) + std::stod(stat[12])) / ticks;
+      const double cpu = (std::stod(stat[11]) + std::stod(stat[12])) / ticks;
       add(out, "process_cpu_seconds_total",
           "Total user and system CPU time spent in seconds.",
           prometheus::MetricType::Counter, cpu);
@@ -65,7 +63,7 @@ class ProcessCollector : public prometheus::Collectable {
           prometheus::MetricType::Gauge,
           limit.rlim_cur == RLIM_INFINITY
               ? std::numeric_limits<double>::infinity()
-                                          : static_cast<double>(limit.rlim_cur));
+              : static_cast<double>(limit.rlim_cur));
     }
     return out;
   }

@@ -29,9 +29,10 @@ struct RegistryOptions {
 /// OpenMetrics.
 ///
 /// It is itself a prometheus::Collectable, so a service that already runs a
-/// prometheus::Exposer can register it there unchanged; and include()/include_weak() let
-/// vigil's exposition serve an existing prometheus::Registry. Either way a
-/// team adopts vigil without rewriting its metrics.
+/// prometheus::Exposer can register it there unchanged; and
+/// include()/include_weak() let vigil's exposition serve an existing
+/// prometheus::Registry. Either way a team adopts vigil without rewriting its
+/// metrics.
 ///
 /// Thread-safety: every member may be called concurrently. Registering a
 /// family locks the registry; scrapes lock only to copy the family list, so
@@ -42,7 +43,8 @@ struct RegistryOptions {
 ///     auto& sent = registry.counter("messages_sent_total", "Sent.",
 ///                                   {"channel"});
 ///     sent.with({"whatsapp"}).inc();
-///     std::string body = registry.scrape(vigil::ExpositionFormat::kOpenMetrics);
+///     std::string body =
+///     registry.scrape(vigil::ExpositionFormat::kOpenMetrics);
 ///
 /// Registering a name again with the same type, labels and buckets returns
 /// the existing family; anything else, and invalid names, throw
@@ -74,10 +76,9 @@ class Registry : public prometheus::Collectable {
       std::vector<std::string> label_names = {},
       std::vector<double> bounds = buckets::latency_seconds(),
       FamilyOptions options = {}) {
-    return add<Histogram>(std::move(name), std::move(help),
-                          detail::FamilyType::kHistogram,
-                          std::move(label_names), std::move(bounds),
-                          std::move(options));
+    return add<Histogram>(
+        std::move(name), std::move(help), detail::FamilyType::kHistogram,
+        std::move(label_names), std::move(bounds), std::move(options));
   }
 
   /// Serves `collectable`'s metrics next to vigil's, keeping it alive.
@@ -127,8 +128,8 @@ class Registry : public prometheus::Collectable {
     out.reserve(families.size() + 2);
     for (const auto* family : families) out.push_back(family->collect());
     for (const auto& error : kErrorCounts) {
-      prometheus::MetricFamily errors{error.name, error.help,
-                                      prometheus::MetricType::Counter, {}};
+      prometheus::MetricFamily errors{
+          error.name, error.help, prometheus::MetricType::Counter, {}};
       for (const auto* family : families) {
         const auto count = (family->stats().*error.field).load();
         if (count == 0) continue;
@@ -166,8 +167,8 @@ class Registry : public prometheus::Collectable {
                       std::vector<double> bounds, FamilyOptions options) {
     auto family = std::make_unique<Family<Handle>>(
         std::move(name), std::move(help), type, std::move(label_names),
-        std::move(bounds), std::move(options),
-        options_.max_series_per_family, arena_);
+        std::move(bounds), std::move(options), options_.max_series_per_family,
+        arena_);
     std::lock_guard<std::mutex> lock(mutex_);
     for (const auto& existing : families_) {
       if (existing->name() != family->name()) continue;
@@ -186,10 +187,9 @@ class Registry : public prometheus::Collectable {
     return static_cast<Family<Handle>&>(*families_.back());
   }
 
-  void snapshot(
-      std::vector<const detail::FamilyCore*>& families,
-      std::vector<std::shared_ptr<const prometheus::Collectable>>& collectables)
-      const {
+  void snapshot(std::vector<const detail::FamilyCore*>& families,
+                std::vector<std::shared_ptr<const prometheus::Collectable>>&
+                    collectables) const {
     std::lock_guard<std::mutex> lock(mutex_);
     families.reserve(families_.size());
     for (const auto& family : families_) families.push_back(family.get());

@@ -3,15 +3,16 @@
 // promtool and the Prometheus integration tests to check.
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
-#include <vigil/vigil.hpp>
 
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <vigil/vigil.hpp>
 
 int main(int argc, char** argv) {
-  const bool open_metrics = argc > 1 && std::strcmp(argv[1], "openmetrics") == 0;
+  const bool open_metrics =
+      argc > 1 && std::strcmp(argv[1], "openmetrics") == 0;
   vigil::Registry registry;
   auto& requests = registry.counter(
       "sample_requests_total", "Requests with \"quotes\", \\ and a\nnewline.",
@@ -23,7 +24,8 @@ int main(int argc, char** argv) {
                  vigil::buckets::latency_seconds(), {"seconds", 0})
       .with({"/v1"})
       .observe(0.042);
-  auto& gauges = registry.gauge("sample_temperature_celsius", "Values.", {"kind"});
+  auto& gauges =
+      registry.gauge("sample_temperature_celsius", "Values.", {"kind"});
   gauges.with({"pos_inf"}).set(std::numeric_limits<double>::infinity());
   gauges.with({"neg_inf"}).set(-std::numeric_limits<double>::infinity());
   gauges.with({"nan"}).set(std::nan(""));
@@ -37,9 +39,10 @@ int main(int argc, char** argv) {
       .Add({{"queue", "default"}})
       .Increment(7);
   registry.include(legacy);
-  std::fputs(registry
-                 .scrape(open_metrics ? vigil::ExpositionFormat::kOpenMetrics
-                                      : vigil::ExpositionFormat::kPrometheusText)
-                 .c_str(),
-             stdout);
+  std::fputs(
+      registry
+          .scrape(open_metrics ? vigil::ExpositionFormat::kOpenMetrics
+                               : vigil::ExpositionFormat::kPrometheusText)
+          .c_str(),
+      stdout);
 }

@@ -12,8 +12,8 @@
 namespace {
 
 void fill(vigil::Registry& registry) {
-  registry.counter("jobs_total", "Jobs done.\nSecond \"line\" \\ end.",
-                   {"queue"})
+  registry
+      .counter("jobs_total", "Jobs done.\nSecond \"line\" \\ end.", {"queue"})
       .with({"a\"b\\c\nd"})
       .inc(3);
   auto& h = registry.histogram("wait_seconds", "Wait.", {"queue"}, {0.1, 1},
@@ -96,15 +96,15 @@ TEST(Exposition, EmptyRegistry) {
 }
 
 TEST(Exposition, ForeignFamiliesOfEveryType) {
-  prometheus::MetricFamily summary{"rpc_seconds", "RPC.",
-                                   prometheus::MetricType::Summary, {}};
+  prometheus::MetricFamily summary{
+      "rpc_seconds", "RPC.", prometheus::MetricType::Summary, {}};
   prometheus::ClientMetric m;
   m.summary.sample_count = 4;
   m.summary.sample_sum = 2;
   m.summary.quantile = {{0.5, 0.25}, {0.99, 1.5}};
   summary.metric.push_back(m);
-  prometheus::MetricFamily untyped{"raw", "", prometheus::MetricType::Untyped,
-                                   {}};
+  prometheus::MetricFamily untyped{
+      "raw", "", prometheus::MetricType::Untyped, {}};
   prometheus::ClientMetric u;
   u.untyped.value = 9;
   u.timestamp_ms = 1500;

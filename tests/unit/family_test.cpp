@@ -18,7 +18,8 @@ TEST(Family, SameLabelValuesGiveTheSameSeries) {
   family.with({"GET", "/v1/messages", "200"}).inc();
   const std::string method = "GET";
   family.with(std::vector<std::string>{method, "/v1/messages", "200"}).inc();
-  family.with(std::vector<std::string_view>{"GET", "/v1/messages", "200"}).inc();
+  family.with(std::vector<std::string_view>{"GET", "/v1/messages", "200"})
+      .inc();
   family.with({"POST", "/v1/messages", "202"}).inc();
   EXPECT_EQ(family.with({"GET", "/v1/messages", "200"}).value(), 3);
   EXPECT_EQ(family.series_count(), 2u);

@@ -33,7 +33,8 @@ TEST(Gauge, SetToCurrentTime) {
   vigil::Registry registry;
   vigil::Gauge g = registry.gauge("last_seen_seconds", "Time.").with({});
   const double before = std::chrono::duration<double>(
-      std::chrono::system_clock::now().time_since_epoch()).count();
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
   g.set_to_current_time();
   EXPECT_GE(g.value(), before);
   EXPECT_LT(g.value(), before + 3600);

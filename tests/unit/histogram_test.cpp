@@ -24,10 +24,10 @@ TEST(Histogram, CountsIntoInclusiveUpperBounds) {
 
 TEST(Histogram, ManyBucketsUseTheBinarySearchPathCorrectly) {
   vigil::Registry registry;
-  vigil::Histogram h = registry
-                           .histogram("x_seconds", "X.", {},
-                                      vigil::linear_buckets(1, 1, 100))
-                           .with({});
+  vigil::Histogram h =
+      registry
+          .histogram("x_seconds", "X.", {}, vigil::linear_buckets(1, 1, 100))
+          .with({});
   for (int v = 0; v <= 101; ++v) h.observe(v);
   const auto snap = h.snapshot();
   ASSERT_EQ(snap.cumulative.size(), 101u);
@@ -76,8 +76,8 @@ TEST(Histogram, BadBoundsAreRefusedAtRegistration) {
                                   vigil::linear_buckets(0, 1, 1000)),
                std::invalid_argument);
   // A trailing +Inf is accepted and folded into the implicit one.
-  auto& f = registry.histogram(
-      "f_seconds", "F.", {}, {1, std::numeric_limits<double>::infinity()});
+  auto& f = registry.histogram("f_seconds", "F.", {},
+                               {1, std::numeric_limits<double>::infinity()});
   EXPECT_EQ(f.bounds(), std::vector<double>{1});
 }
 

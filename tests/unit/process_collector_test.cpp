@@ -28,7 +28,8 @@ TEST(ProcessCollector, ReportsPlausibleValuesFromProc) {
             before.at("process_resident_memory_bytes"));
   EXPECT_GE(before.at("process_max_fds"), before.at("process_open_fds"));
   const double now = std::chrono::duration<double>(
-      std::chrono::system_clock::now().time_since_epoch()).count();
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
   EXPECT_LE(before.at("process_start_time_seconds"), now + 1);
   EXPECT_GT(before.at("process_start_time_seconds"), now - 24 * 3600);
 
@@ -42,7 +43,8 @@ TEST(ProcessCollector, ReportsPlausibleValuesFromProc) {
 TEST(ProcessCollector, CpuSecondsGrowWithWork) {
   const double start = collect().at("process_cpu_seconds_total");
   volatile double sink = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (collect().at("process_cpu_seconds_total") <= start &&
          std::chrono::steady_clock::now() < deadline) {
     for (int i = 0; i < 1000000; ++i) sink = sink + i;

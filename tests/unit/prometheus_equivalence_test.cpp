@@ -30,10 +30,12 @@ TEST(PrometheusEquivalence, SameSamplesAsTextSerializer) {
   vigil::Registry ours;
   prometheus::Registry theirs;
   const std::vector<double> bounds = {0.01, 0.1, 1, 10};
-  auto& our_counter = ours.counter("req_total", "Requests.", {"method", "path"});
-  auto& their_counter =
-      prometheus::BuildCounter().Name("req_total").Help("Requests.").Register(
-          theirs);
+  auto& our_counter =
+      ours.counter("req_total", "Requests.", {"method", "path"});
+  auto& their_counter = prometheus::BuildCounter()
+                            .Name("req_total")
+                            .Help("Requests.")
+                            .Register(theirs);
   auto& our_gauge = ours.gauge("temp", "Temp.", {"room"});
   auto& their_gauge =
       prometheus::BuildGauge().Name("temp").Help("Temp.").Register(theirs);
@@ -56,8 +58,10 @@ TEST(PrometheusEquivalence, SameSamplesAsTextSerializer) {
     their_counter.Add({{"method", method}, {"path", path}}).Increment(amount);
     const double value = latency(rng);
     our_hist.with({path}).observe(value);
-    their_hist.Add({{"route", path}}, prometheus::Histogram::BucketBoundaries{
-                                          bounds.begin(), bounds.end()})
+    their_hist
+        .Add({{"route", path}},
+             prometheus::Histogram::BucketBoundaries{bounds.begin(),
+                                                     bounds.end()})
         .Observe(value);
     our_gauge.with({path}).set(value - 0.5);
     their_gauge.Add({{"room", path}}).Set(value - 0.5);

@@ -20,10 +20,17 @@ std::string unescape(std::string_view in, std::string_view line) {
     }
     if (++i == in.size()) fail(line, "dangling backslash");
     switch (in[i]) {
-      case '\\': out += '\\'; break;
-      case 'n': out += '\n'; break;
-      case '"': out += '"'; break;
-      default: fail(line, "unknown escape");
+      case '\\':
+        out += '\\';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case '"':
+        out += '"';
+        break;
+      default:
+        fail(line, "unknown escape");
     }
   }
   return out;

@@ -99,8 +99,8 @@ struct RowLease {
 
 VIGIL_NOINLINE inline unsigned assign_row_tag() {
   static thread_local RowLease lease;
-  tls_row_tag = lease.row >= 0 ? static_cast<unsigned>(lease.row) + 1
-                               : kSharedRowTag;
+  tls_row_tag =
+      lease.row >= 0 ? static_cast<unsigned>(lease.row) + 1 : kSharedRowTag;
   return tls_row_tag;
 }
 

@@ -74,10 +74,17 @@ inline void check_label_names(std::string_view metric,
 inline void append_label_value(std::string& out, std::string_view value) {
   for (char c : value) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      default: out += c;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
     }
   }
 }
@@ -89,12 +96,17 @@ inline void append_help(std::string& out, std::string_view help,
                         bool escape_quote) {
   for (char c : help) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
       case '"':
         out += escape_quote ? "\\\"" : "\"";
         break;
-      default: out += c;
+      default:
+        out += c;
     }
   }
 }

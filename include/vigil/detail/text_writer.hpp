@@ -34,7 +34,9 @@ class TextWriter {
   TextWriter(std::string& out, ExpositionFormat format)
       : out_(out), format_(format) {}
 
-  bool open_metrics() const { return format_ == ExpositionFormat::kOpenMetrics; }
+  bool open_metrics() const {
+    return format_ == ExpositionFormat::kOpenMetrics;
+  }
 
   /// The family name as the format spells it: OpenMetrics names a counter
   /// family without its `_total` suffix.
@@ -149,11 +151,16 @@ class TextWriter {
   }
   std::string_view type_name(FamilyType type) const {
     switch (type) {
-      case FamilyType::kCounter: return "counter";
-      case FamilyType::kGauge: return "gauge";
-      case FamilyType::kHistogram: return "histogram";
-      case FamilyType::kSummary: return "summary";
-      case FamilyType::kUntyped: break;
+      case FamilyType::kCounter:
+        return "counter";
+      case FamilyType::kGauge:
+        return "gauge";
+      case FamilyType::kHistogram:
+        return "histogram";
+      case FamilyType::kSummary:
+        return "summary";
+      case FamilyType::kUntyped:
+        break;
     }
     return open_metrics() ? "unknown" : "untyped";
   }
