@@ -1,0 +1,349 @@
+// SQLite implementation of Store: one connection per process behind a mutex,
+// WAL so readers in other processes do not block the writer, and a busy
+// timeout so several routers can share the file.
+#include <sqlite3.h>
+
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+#include "store.hpp"
+
+namespace chat {
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS users(
+  id TEXT PRIMARY KEY,
+  username TEXT NOT NULL UNIQUE,
+  password_hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS messages(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  message_id TEXT NOT NULL UNIQUE,
+  conversation_id TEXT NOT NULL,
+  sender_id TEXT NOT NULL,
+  recipient_id TEXT NOT NULL,
+  content TEXT NOT NULL,
+  file_id TEXT NOT NULL,
+  timestamp INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  delivered_at INTEGER NOT NULL DEFAULT 0,
+  read_at INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS messages_by_conversation
+  ON messages(conversation_id, seq);
+CREATE TABLE IF NOT EXISTS participants(
+  conversation_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  PRIMARY KEY(conversation_id, user_id)) WITHOUT ROWID;
+)sql";
+
+constexpr const char* kMessageColumns =
+    "message_id, conversation_id, sender_id, recipient_id, content, file_id, "
+    "timestamp, status, delivered_at, read_at";
+
+/// A prepared statement, reset after every use.
+class Statement {
+ public:
+  Statement(sqlite3* db, const std::string& sql) : db_(db) {
+    if (sqlite3_prepare_v3(db, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT,
+                           &stmt_, nullptr) != SQLITE_OK) {
+      throw std::runtime_error(std::string("sqlite prepare: ") +
+                               sqlite3_errmsg(db) + " in " + sql);
+    }
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int index, std::string_view text) {
+    check(sqlite3_bind_text(stmt_, index, text.data(),
+                            static_cast<int>(text.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+  Statement& bind(int index, std::int64_t value) {
+    check(sqlite3_bind_int64(stmt_, index, value));
+    return *this;
+  }
+  /// True while a row is available.
+  bool step() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    throw std::runtime_error(std::string("sqlite step: ") +
+                             sqlite3_errmsg(db_));
+  }
+  /// Runs to completion and resets; returns whether it ended on a row.
+  bool run() {
+    const bool row = step();
+    reset();
+    return row;
+  }
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  std::string text(int column) const {
+    const auto* p = sqlite3_column_text(stmt_, column);
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<std::size_t>(
+                               sqlite3_column_bytes(stmt_, column)))
+             : std::string();
+  }
+  std::int64_t integer(int column) const {
+    return sqlite3_column_int64(stmt_, column);
+  }
+  int changes() const { return sqlite3_changes(db_); }
+
+ private:
+  void check(int rc) {
+    if (rc != SQLITE_OK) {
+      throw std::runtime_error(std::string("sqlite bind: ") +
+                               sqlite3_errmsg(db_));
+    }
+  }
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(const std::string& path) {
+    if (sqlite3_open_v2(
+            path.c_str(), &db_,
+            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+            nullptr) != SQLITE_OK) {
+      const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      throw std::runtime_error("cannot open store " + path + ": " + why);
+    }
+    // Several processes (API, routers) share the file: wait for the write
+    // lock instead of failing, and sync each batch so a stored message
+    // survives a crash of the machine, not only of the process.
+    exec("PRAGMA busy_timeout = 10000");
+    exec("PRAGMA journal_mode = WAL");
+    exec("PRAGMA synchronous = FULL");
+    exec(kSchema);
+    prepare();
+  }
+  ~SqliteStore() override {
+    statements_ = {};
+    sqlite3_close(db_);
+  }
+
+  bool add_user(const UserRecord& user) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& s = *statements_.insert_user;
+    s.bind(1, user.id)
+        .bind(2, user.username)
+        .bind(3, user.password_hash)
+        .bind(4, user.created_at_ms);
+    s.run();
+    return s.changes() == 1;
+  }
+
+  std::optional<UserRecord> user_by_name(std::string_view username) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return read_user(*statements_.user_by_name, username);
+  }
+
+  std::optional<UserRecord> user_by_id(std::string_view id) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return read_user(*statements_.user_by_id, id);
+  }
+
+  std::size_t add_messages(const std::vector<MessageRecord>& batch) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    exec("BEGIN IMMEDIATE");
+    try {
+      std::size_t added = 0;
+      for (const auto& m : batch) {
+        auto& s = *statements_.insert_message;
+        s.bind(1, m.message_id)
+            .bind(2, m.conversation_id)
+            .bind(3, m.sender_id)
+            .bind(4, m.recipient_id)
+            .bind(5, m.content)
+            .bind(6, m.file_id)
+            .bind(7, m.timestamp_ms)
+            .bind(8, to_string(m.status))
+            .bind(9, m.delivered_at_ms)
+            .bind(10, m.read_at_ms);
+        s.run();
+        if (s.changes() == 0) continue;  // a redelivered message
+        ++added;
+        add_participant(m.conversation_id, m.sender_id);
+        if (!m.recipient_id.empty()) {
+          add_participant(m.conversation_id, m.recipient_id);
+        }
+      }
+      exec("COMMIT");
+      return added;
+    } catch (...) {
+      exec("ROLLBACK");
+      throw;
+    }
+  }
+
+  std::optional<MessageRecord> message(std::string_view message_id) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return read_message(message_id);
+  }
+
+  HistoryPage history(std::string_view conversation_id, std::size_t limit,
+                      std::size_t offset) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& s = *statements_.history;
+    // One row more than asked tells whether there is a next page.
+    s.bind(1, conversation_id)
+        .bind(2, static_cast<std::int64_t>(limit) + 1)
+        .bind(3, static_cast<std::int64_t>(offset));
+    HistoryPage page;
+    while (s.step()) page.messages.push_back(row_to_message(s));
+    s.reset();
+    if (page.messages.size() > limit) {
+      page.messages.pop_back();
+      page.has_more = true;
+    }
+    return page;
+  }
+
+  bool is_participant(std::string_view conversation_id,
+                      std::string_view user_id) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return statements_.is_participant->bind(1, conversation_id)
+        .bind(2, user_id)
+        .run();
+  }
+
+  StatusChange set_status(std::string_view message_id, MessageStatus to,
+                          std::int64_t at_ms) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    exec("BEGIN IMMEDIATE");
+    try {
+      StatusChange change;
+      change.message = read_message(message_id);
+      if (change.message) {
+        Channel channel = Channel::kLocal;
+        parse_recipient(change.message->recipient_id, channel);
+        change.outcome = check_transition(channel, change.message->status, to);
+        if (change.outcome == Transition::kApply) {
+          auto& m = *change.message;
+          m.status = to;
+          if (to >= MessageStatus::kDelivered && m.delivered_at_ms == 0) {
+            m.delivered_at_ms = at_ms;
+          }
+          if (to == MessageStatus::kRead) m.read_at_ms = at_ms;
+          statements_.update_status->bind(1, to_string(m.status))
+              .bind(2, m.delivered_at_ms)
+              .bind(3, m.read_at_ms)
+              .bind(4, message_id)
+              .run();
+        }
+      }
+      exec("COMMIT");
+      return change;
+    } catch (...) {
+      exec("ROLLBACK");
+      throw;
+    }
+  }
+
+ private:
+  struct Statements {
+    std::unique_ptr<Statement> insert_user, user_by_name, user_by_id,
+        insert_message, insert_participant, message, history, is_participant,
+        update_status;
+  };
+
+  void exec(const char* sql) {
+    char* error = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+      const std::string why = error ? error : sqlite3_errmsg(db_);
+      sqlite3_free(error);
+      throw std::runtime_error("sqlite: " + why);
+    }
+  }
+
+  void prepare() {
+    auto make = [&](const std::string& sql) {
+      return std::make_unique<Statement>(db_, sql);
+    };
+    const std::string columns = kMessageColumns;
+    statements_.insert_user = make(
+        "INSERT OR IGNORE INTO users(id, username, password_hash, created_at) "
+        "VALUES(?1, ?2, ?3, ?4)");
+    const std::string user_select =
+        "SELECT id, username, password_hash, created_at FROM users WHERE ";
+    statements_.user_by_name = make(user_select + "username = ?1");
+    statements_.user_by_id = make(user_select + "id = ?1");
+    statements_.insert_message =
+        make("INSERT OR IGNORE INTO messages(" + columns +
+             ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+    statements_.insert_participant = make(
+        "INSERT OR IGNORE INTO participants(conversation_id, user_id) "
+        "VALUES(?1, ?2)");
+    statements_.message =
+        make("SELECT " + columns + " FROM messages WHERE message_id = ?1");
+    statements_.history = make("SELECT " + columns +
+                               " FROM messages WHERE conversation_id = ?1 "
+                               "ORDER BY seq LIMIT ?2 OFFSET ?3");
+    statements_.is_participant = make(
+        "SELECT 1 FROM participants WHERE conversation_id = ?1 AND "
+        "user_id = ?2");
+    statements_.update_status = make(
+        "UPDATE messages SET status = ?1, delivered_at = ?2, read_at = ?3 "
+        "WHERE message_id = ?4");
+  }
+
+  void add_participant(std::string_view conversation, std::string_view user) {
+    statements_.insert_participant->bind(1, conversation).bind(2, user).run();
+  }
+
+  static std::optional<UserRecord> read_user(Statement& s,
+                                             std::string_view key) {
+    s.bind(1, key);
+    std::optional<UserRecord> user;
+    if (s.step()) {
+      user = UserRecord{s.text(0), s.text(1), s.text(2), s.integer(3)};
+    }
+    s.reset();
+    return user;
+  }
+
+  std::optional<MessageRecord> read_message(std::string_view message_id) {
+    auto& s = *statements_.message;
+    s.bind(1, message_id);
+    std::optional<MessageRecord> m;
+    if (s.step()) m = row_to_message(s);
+    s.reset();
+    return m;
+  }
+
+  static MessageRecord row_to_message(const Statement& s) {
+    MessageRecord m;
+    m.message_id = s.text(0);
+    m.conversation_id = s.text(1);
+    m.sender_id = s.text(2);
+    m.recipient_id = s.text(3);
+    m.content = s.text(4);
+    m.file_id = s.text(5);
+    m.timestamp_ms = s.integer(6);
+    m.status = parse_status(s.text(7)).value_or(MessageStatus::kSent);
+    m.delivered_at_ms = s.integer(8);
+    m.read_at_ms = s.integer(9);
+    return m;
+  }
+
+  sqlite3* db_ = nullptr;
+  std::mutex mutex_;
+  Statements statements_;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> open_sqlite_store(const std::string& path) {
+  return std::make_unique<SqliteStore>(path);
+}
+
+}  // namespace chat

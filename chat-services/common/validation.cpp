@@ -1,0 +1,95 @@
+#include "validation.hpp"
+
+#include <cstdint>
+
+namespace chat {
+namespace {
+
+bool all_of(std::string_view text, bool (*accept)(char)) {
+  for (const char c : text) {
+    if (!accept(c)) return false;
+  }
+  return true;
+}
+
+bool alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9');
+}
+
+bool starts_with(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
+}  // namespace
+
+bool valid_conversation_id(std::string_view id) {
+  return !id.empty() && id.size() <= 128 && all_of(id, [](char c) {
+    return alnum(c) || c == '_' || c == '.' || c == ':' || c == '-';
+  });
+}
+
+bool valid_utf8(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    std::size_t length;
+    std::uint32_t code;
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    } else if ((lead & 0xE0) == 0xC0) {
+      length = 2;
+      code = lead & 0x1F;
+    } else if ((lead & 0xF0) == 0xE0) {
+      length = 3;
+      code = lead & 0x0F;
+    } else if ((lead & 0xF8) == 0xF0) {
+      length = 4;
+      code = lead & 0x07;
+    } else {
+      return false;
+    }
+    if (i + length > text.size()) return false;
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return false;
+      code = (code << 6) | (next & 0x3F);
+    }
+    constexpr std::uint32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (code < kMinimum[length] || code > 0x10FFFF ||
+        (code >= 0xD800 && code <= 0xDFFF)) {
+      return false;
+    }
+    i += length;
+  }
+  return true;
+}
+
+bool parse_recipient(std::string_view recipient, Channel& channel) {
+  if (starts_with(recipient, "whatsapp:+")) {
+    const auto digits = recipient.substr(10);
+    channel = Channel::kWhatsApp;
+    return digits.size() >= 7 && digits.size() <= 15 &&
+           all_of(digits, [](char c) { return c >= '0' && c <= '9'; });
+  }
+  if (starts_with(recipient, "instagram:@")) {
+    const auto name = recipient.substr(11);
+    channel = Channel::kInstagram;
+    return !name.empty() && name.size() <= 30 && all_of(name, [](char c) {
+      return alnum(c) || c == '.' || c == '_';
+    });
+  }
+  channel = Channel::kLocal;
+  return !recipient.empty() && recipient.size() <= 64 &&
+         all_of(recipient,
+                [](char c) { return alnum(c) || c == '_' || c == '-'; });
+}
+
+bool valid_username(std::string_view name) {
+  return name.size() >= 3 && name.size() <= 32 && all_of(name, [](char c) {
+           return alnum(c) || c == '_' || c == '.' || c == '-';
+         });
+}
+
+}  // namespace chat

@@ -1,0 +1,25 @@
+#pragma once
+// Input rules shared by the API and the router.
+
+#include <string_view>
+
+namespace chat {
+
+/// 1–128 characters of `[A-Za-z0-9_.:-]`.
+bool valid_conversation_id(std::string_view id);
+
+/// Well-formed UTF-8: no overlongs, surrogates or code points past U+10FFFF.
+bool valid_utf8(std::string_view text);
+
+/// Where a message goes.
+enum class Channel { kLocal, kWhatsApp, kInstagram };
+
+/// `whatsapp:+<digits>` (7–15 digits, E.164), `instagram:@<name>`
+/// (1–30 of `[A-Za-z0-9._]`), or a local user id (`[A-Za-z0-9_-]`, 1–64).
+/// Returns false when `recipient` matches none.
+bool parse_recipient(std::string_view recipient, Channel& channel);
+
+/// 3–32 characters of `[A-Za-z0-9_.-]`.
+bool valid_username(std::string_view name);
+
+}  // namespace chat
