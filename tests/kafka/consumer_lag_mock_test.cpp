@@ -67,7 +67,9 @@ int assigned_count(rd_kafka_t* rk) {
 class MockClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    cluster_owner_ = make_client(RD_KAFKA_PRODUCER, {});
+    // Owns the mock cluster and talks to no broker: silence its notice
+    // about having no bootstrap.servers.
+    cluster_owner_ = make_client(RD_KAFKA_PRODUCER, {{"log_level", "4"}});
     cluster_ = rd_kafka_mock_cluster_new(cluster_owner_.get(), 1);
     ASSERT_NE(cluster_, nullptr);
     bootstraps_ = rd_kafka_mock_cluster_bootstraps(cluster_);
