@@ -8,6 +8,7 @@
 #include "vigil/family.hpp"
 #include "vigil/gauge.hpp"
 #include "vigil/histogram.hpp"
+#include "vigil/log.hpp"
 #include "vigil/process_collector.hpp"
 #include "vigil/registry.hpp"
 #include "vigil/version.hpp"
