@@ -1,12 +1,6 @@
 // A service-like loop instrumented with vigil: request counts by route and
 // status, a latency histogram, a queue-depth gauge and process metrics,
-// served on loopback for Prometheus to scrape.
-//
-// Until vigil::http lands this serves through prometheus-cpp's own Exposer,
-// which shows the adoption path: a vigil::Registry is a
-// prometheus::Collectable.
-#include <prometheus/exposer.h>
-
+// served on loopback by vigil::http::Endpoint for Prometheus to scrape.
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -16,6 +10,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <vigil/http/endpoint.hpp>
 #include <vigil/vigil.hpp>
 
 namespace {
