@@ -165,6 +165,11 @@ struct WindowCounts {
 /// are only needed after a failure or slow call, and then a scan of N bytes
 /// is cheap next to the failed remote call. Keeping no running totals means
 /// a concurrent reset can never leave them skewed.
+///
+/// Once the last N calls were all fast successes, another one changes no
+/// count, so it is not recorded at all: the steady state of a healthy
+/// dependency writes nothing shared, and threads do not contend on the
+/// cursor.
 class CountWindow {
  public:
   explicit CountWindow(std::uint32_t size)
@@ -172,12 +177,20 @@ class CountWindow {
     reset();
   }
 
-  void record(std::uint8_t bits) noexcept {
-    std::uint32_t i = cursor_.load(std::memory_order_relaxed);
-    while (!cursor_.compare_exchange_weak(i, i + 1 == size_ ? 0 : i + 1,
-                                          std::memory_order_relaxed)) {
+  void record_success() noexcept {
+    std::uint32_t pending = pending_.load(std::memory_order_relaxed);
+    if (pending == 0) return;
+    record(kCallRecorded);
+    while (pending > 0 &&
+           !pending_.compare_exchange_weak(pending, pending - 1,
+                                           std::memory_order_relaxed)) {
     }
-    slots_[i].store(bits, std::memory_order_relaxed);
+  }
+
+  /// A failed or slow call: it stays in the window for the next N calls.
+  void record_other(std::uint8_t bits) noexcept {
+    record(bits);
+    pending_.store(size_, std::memory_order_relaxed);
   }
 
   WindowCounts counts() const noexcept {
@@ -196,12 +209,24 @@ class CountWindow {
       slots_[i].store(0, std::memory_order_relaxed);
     }
     cursor_.store(0, std::memory_order_relaxed);
+    pending_.store(size_, std::memory_order_relaxed);
   }
 
  private:
+  void record(std::uint8_t bits) noexcept {
+    std::uint32_t i = cursor_.load(std::memory_order_relaxed);
+    while (!cursor_.compare_exchange_weak(i, i + 1 == size_ ? 0 : i + 1,
+                                          std::memory_order_relaxed)) {
+    }
+    slots_[i].store(bits, std::memory_order_relaxed);
+  }
+
   const std::uint32_t size_;
   std::unique_ptr<std::atomic<std::uint8_t>[]> slots_;
   std::atomic<std::uint32_t> cursor_{0};
+  // Calls still to record before the window holds only fast successes; read
+  // by every success, so kept off the cursor's cache line.
+  alignas(64) std::atomic<std::uint32_t> pending_{0};
 };
 
 /// The calls of the last `span` in kBuckets buckets. Each bucket is one
@@ -639,8 +664,11 @@ class CircuitBreaker {
                                   (slow ? detail::kCallSlow : 0));
     detail::WindowCounts c;
     if (count_window_) {
-      count_window_->record(bits);
-      if (!failed && !slow) return;  // a success cannot raise either rate
+      if (!failed && !slow) {  // a success cannot raise either rate
+        count_window_->record_success();
+        return;
+      }
+      count_window_->record_other(bits);
       c = count_window_->counts();
     } else if (time_window_) {
       time_window_->record(bits, now);

@@ -182,6 +182,14 @@ const Scenario kScenarios[] = {
     {"CountWindowForgetsOldCalls", rate_only,
      // 13 of 23 calls failed, but only 4 of the last 10.
      {fail(9), succeed(10), fail(4)}, CircuitState::kClosed, {}},
+    {"WindowOfSuccessesStillCountsEachFailure", rate_only,
+     // Successes past a full window of successes are not recorded; the
+     // window must still read S4 F4 S1 F1 at the end.
+     {succeed(25), fail(4), succeed(), fail(), rejected()},
+     CircuitState::kOpen, {"closed>open:failure_rate"}},
+    {"SuccessesAreRecordedUntilFailuresLeave", rate_only,
+     // The last 10 are F3 S6 F1: 40 %.
+     {succeed(20), fail(4), succeed(6), fail()}, CircuitState::kClosed, {}},
     {"TimeWindowForgetsOldCalls",
      [](vigil::CircuitBreakerOptions& o) {
        rate_only(o);
