@@ -1,8 +1,10 @@
-// Counts three events and prints the exposition a scraper would read.
+// Counts three events and prints vigil's version and the exposition a scraper
+// would read.
 #include <cstdio>
 #include <vigil/vigil.hpp>
 
 int main() {
+  std::printf("vigil %s\n", VIGIL_VERSION_STRING);
   vigil::Registry registry;
   auto events =
       registry.counter("consumer_events_total", "Events seen.").with({});
