@@ -1,0 +1,120 @@
+// chat-router: consumer group `router-worker-group` on `messages`; persists
+// messages in the store and routes platform messages to the connectors.
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+#include <vigil/http/endpoint.hpp>
+#include <vigil/http/health.hpp>
+#include <vigil/kafka/consumer_lag.hpp>
+#include <vigil/process_collector.hpp>
+
+#include "flags.hpp"
+#include "router.hpp"
+
+namespace {
+
+constexpr const char* kService = "chat-router";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  chat::Flags flags(kService,
+                    "Consumes `messages`, stores them and routes platform "
+                    "messages to the connectors' topics.");
+  flags
+      .add("brokers", "KAFKA_BROKERS", "127.0.0.1:9092",
+           "Kafka bootstrap servers")
+      .add("data-dir", "CHAT_DATA_DIR", "data",
+           "directory of the SQLite store (chat.db)")
+      .add("bind", "CHAT_BIND", "127.0.0.1", "address for metrics and health")
+      .add("metrics-port", "CHAT_ROUTER_METRICS_PORT", "8082",
+           "port for /metrics and /health (0: any free port)")
+      .add("instance", "CHAT_ROUTER_INSTANCE", "",
+           "name in logs and client.id (default: router-<pid>)")
+      .add("max-batch", "CHAT_ROUTER_MAX_BATCH", "500",
+           "events stored and committed together at most")
+      .add("session-timeout-ms", "CHAT_ROUTER_SESSION_TIMEOUT_MS", "6000",
+           "consumer group session timeout: how soon a dead router's "
+           "partitions move");
+  flags.parse(argc, argv);
+
+  const vigil::LogSink log = vigil::stderr_log_sink();
+  // Signals go to the waiting thread below only.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  chat::RouterOptions options;
+  options.brokers = flags.str("brokers");
+  options.instance = flags.str("instance").empty()
+                         ? "router-" + std::to_string(getpid())
+                         : flags.str("instance");
+  options.max_batch =
+      static_cast<std::size_t>(flags.integer("max-batch", 1, 100000));
+  options.session_timeout = std::chrono::milliseconds(
+      flags.integer("session-timeout-ms", 1000, 300000));
+
+  try {
+    std::filesystem::create_directories(flags.str("data-dir"));
+    auto store = chat::open_sqlite_store(flags.str("data-dir") + "/chat.db");
+    vigil::Registry registry;
+    registry.include(std::make_shared<vigil::ProcessCollector>());
+    vigil::http::HealthRegistry health(registry);
+    chat::Router router(options, *store, registry, log);
+
+    vigil::http::CheckOptions kafka_check;
+    kafka_check.probes = vigil::http::Probe::kReadiness;
+    kafka_check.interval = std::chrono::milliseconds(500);
+    kafka_check.component_type = "queue";
+    health.add_check("kafka", kafka_check, [&router] {
+      return router.ready() ? vigil::http::CheckResult::pass()
+                            : vigil::http::CheckResult::fail(
+                                  "not in the consumer group or broker down");
+    });
+
+    vigil::kafka::ConsumerLagOptions lag_options;
+    lag_options.interval = std::chrono::seconds(2);
+    vigil::kafka::ConsumerLagProbe lag(router.consumer(), registry,
+                                       lag_options);
+    lag.start();
+
+    vigil::http::EndpointOptions endpoint_options;
+    endpoint_options.bind = flags.str("bind");
+    endpoint_options.port =
+        static_cast<std::uint16_t>(flags.integer("metrics-port", 0, 65535));
+    endpoint_options.service = kService;
+    endpoint_options.log = log;
+    vigil::http::Endpoint endpoint(endpoint_options, registry, health);
+    endpoint.start();
+    vigil::LogLine(log, "info", kService, "endpoint_listening")
+        .field("instance", options.instance)
+        .field("port", endpoint.port())
+        .emit();
+
+    std::thread waiter([&] {
+      int received = 0;
+      sigwait(&signals, &received);
+      vigil::LogLine(log, "info", kService, "signal")
+          .field("signal", received)
+          .emit();
+      router.request_stop();
+    });
+    router.run();
+    lag.stop();
+    if (waiter.joinable()) {
+      // run() returned without a signal only on error paths; wake the waiter.
+      pthread_kill(waiter.native_handle(), SIGTERM);
+      waiter.join();
+    }
+  } catch (const std::exception& e) {
+    vigil::LogLine(log, "error", kService, "fatal")
+        .field("error", e.what())
+        .emit();
+    return 1;
+  }
+  return 0;
+}

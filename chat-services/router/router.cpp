@@ -1,0 +1,307 @@
+#include "router.hpp"
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <thread>
+
+namespace chat {
+namespace {
+
+constexpr const char* kService = "chat-router";
+constexpr const char* kMessagesTopic = "messages";
+constexpr const char* kDeadLetterTopic = "dead-letter";
+constexpr std::chrono::milliseconds kConfirmTimeout{10000};
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+const char* outbound_topic(const std::string& recipient) {
+  Channel channel = Channel::kLocal;
+  parse_recipient(recipient, channel);
+  switch (channel) {
+    case Channel::kWhatsApp:
+      return "whatsapp-outbound";
+    case Channel::kInstagram:
+      return "instagram-outbound";
+    case Channel::kLocal:
+      break;
+  }
+  return nullptr;
+}
+
+std::string partition_list(
+    const std::vector<RdKafka::TopicPartition*>& partitions) {
+  std::string out;
+  for (const auto* p : partitions) {
+    if (!out.empty()) out += ',';
+    out += p->topic() + "/" + std::to_string(p->partition());
+  }
+  return out;
+}
+
+vigil::CounterFamily& processed(vigil::Registry& metrics) {
+  return metrics.counter("chat_messages_processed_total",
+                         "Events processed, by outcome: stored, duplicate "
+                         "(already stored) or dead_letter.",
+                         {"outcome"});
+}
+
+}  // namespace
+
+Router::Router(RouterOptions options, Store& store, vigil::Registry& metrics,
+               vigil::LogSink log)
+    : options_(std::move(options)),
+      store_(store),
+      log_(std::move(log)),
+      producer_(options_.brokers, {{"client.id", options_.instance}}),
+      consumed_(metrics.counter("chat_messages_consumed_total",
+                                "Events consumed, by topic and partition.",
+                                {"topic", "partition"})),
+      stored_(processed(metrics).with({"stored"})),
+      duplicates_(processed(metrics).with({"duplicate"})),
+      dead_lettered_(processed(metrics).with({"dead_letter"})),
+      dead_letter_total_(metrics
+                             .counter("chat_dead_letter_total",
+                                      "Events sent to the dead-letter topic.")
+                             .with({})),
+      processing_(metrics
+                      .histogram("chat_processing_duration_seconds",
+                                 "Time to store, forward and commit a batch.",
+                                 {}, vigil::buckets::latency_seconds(),
+                                 {"seconds", 0})
+                      .with({})),
+      end_to_end_(metrics
+                      .histogram("chat_end_to_end_latency_seconds",
+                                 "From the API accepting a message to the "
+                                 "router storing it.",
+                                 {}, vigil::buckets::latency_seconds(),
+                                 {"seconds", 0})
+                      .with({})),
+      batch_size_(metrics
+                      .histogram("chat_router_batch_size",
+                                 "Events per processed batch.", {},
+                                 vigil::exponential_buckets(1, 2, 11))
+                      .with({})),
+      rebalances_(metrics
+                      .counter("chat_router_rebalances_total",
+                               "Partition assignments and revocations seen.")
+                      .with({})) {
+  std::string error;
+  auto conf = kafka_conf({
+      {"bootstrap.servers", options_.brokers},
+      {"group.id", options_.group},
+      {"client.id", options_.instance},
+      {"enable.auto.commit", "false"},
+      {"auto.offset.reset", "earliest"},
+      // Only moved partitions stop during a rebalance (KIP-429).
+      {"partition.assignment.strategy", "cooperative-sticky"},
+      {"session.timeout.ms", std::to_string(options_.session_timeout.count())},
+      {"heartbeat.interval.ms",
+       std::to_string(options_.session_timeout.count() / 3)},
+  });
+  if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this),
+                error) != RdKafka::Conf::CONF_OK ||
+      conf->set("event_cb", static_cast<RdKafka::EventCb*>(this), error) !=
+          RdKafka::Conf::CONF_OK) {
+    throw std::runtime_error("kafka callbacks: " + error);
+  }
+  consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
+  if (!consumer_) throw std::runtime_error("kafka consumer: " + error);
+}
+
+Router::~Router() = default;
+
+void Router::run() {
+  const RdKafka::ErrorCode err = consumer_->subscribe({kMessagesTopic});
+  if (err != RdKafka::ERR_NO_ERROR) {
+    throw std::runtime_error("subscribe: " + RdKafka::err2str(err));
+  }
+  vigil::LogLine(log_, "info", kService, "router_started")
+      .field("instance", options_.instance)
+      .field("group", options_.group)
+      .emit();
+  auto batch_started = std::chrono::steady_clock::now();
+  while (!stopping_) {
+    const auto waited = std::chrono::steady_clock::now() - batch_started;
+    const int timeout =
+        batch_.empty()
+            ? 100
+            : static_cast<int>(std::max<std::int64_t>(
+                  0, std::chrono::duration_cast<std::chrono::milliseconds>(
+                         options_.max_batch_wait - waited)
+                         .count()));
+    std::unique_ptr<RdKafka::Message> message(consumer_->consume(timeout));
+    if (message->err() == RdKafka::ERR_NO_ERROR) {
+      if (batch_.empty()) batch_started = std::chrono::steady_clock::now();
+      add(*message);
+    } else if (message->err() != RdKafka::ERR__TIMED_OUT &&
+               message->err() != RdKafka::ERR__PARTITION_EOF) {
+      vigil::LogLine(log_, "warn", kService, "consume_error")
+          .field("error", message->errstr())
+          .emit();
+    }
+    if (batch_.size() >= options_.max_batch ||
+        (!batch_.empty() && std::chrono::steady_clock::now() - batch_started >=
+                                options_.max_batch_wait)) {
+      flush();
+    }
+  }
+  flush();
+  vigil::LogLine(log_, "info", kService, "router_stopping")
+      .field("instance", options_.instance)
+      .emit();
+  consumer_->close();  // leaves the group: the others take over at once
+}
+
+void Router::add(RdKafka::Message& message) {
+  const int partition = message.partition();
+  consumed_.with({message.topic_name(), std::to_string(partition)}).inc();
+  batch_.push_back({message.topic_name(), partition, message.offset(),
+                    std::string(static_cast<const char*>(message.payload()),
+                                message.len())});
+}
+
+void Router::flush() {
+  if (batch_.empty()) return;
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<MessageRecord> records;
+  records.reserve(batch_.size());
+  while (!try_flush(records)) {
+    if (stopping_) return;  // uncommitted: redelivered to whoever is next
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  processing_.observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+          .count());
+  batch_size_.observe(static_cast<double>(batch_.size()));
+  batch_.clear();
+}
+
+bool Router::try_flush(std::vector<MessageRecord>& records) {
+  records.clear();
+  producer_.begin_batch();
+  for (const auto& pending : batch_) {
+    std::string why;
+    if (auto event = parse_message_event(pending.payload, why)) {
+      if (const char* topic = outbound_topic(event->recipient_id)) {
+        producer_.produce(topic, event->conversation_id, pending.payload);
+      }
+      records.push_back(to_record(*event));
+      continue;
+    }
+    const nlohmann::json dead = {{"reason", why},
+                                 {"topic", pending.topic},
+                                 {"partition", pending.partition},
+                                 {"offset", pending.offset},
+                                 {"payload", pending.payload}};
+    producer_.produce(
+        kDeadLetterTopic, {},
+        dead.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    vigil::LogLine(log_, "warn", kService, "dead_letter")
+        .field("reason", why)
+        .field("partition", pending.partition)
+        .field("offset", pending.offset)
+        .emit();
+  }
+  std::size_t added = 0;
+  try {
+    added = store_.add_messages(records);
+  } catch (const std::exception& e) {
+    vigil::LogLine(log_, "error", kService, "store_failed")
+        .field("error", e.what())
+        .emit();
+    return false;
+  }
+  if (!producer_.confirm(kConfirmTimeout)) {
+    vigil::LogLine(log_, "error", kService, "forward_failed")
+        .field("events", batch_.size())
+        .emit();
+    ready_ = false;
+    return false;
+  }
+  // Commit the next offset of each partition in the batch.
+  std::map<std::pair<std::string, int>, std::int64_t> next;
+  for (const auto& pending : batch_) {
+    auto& offset = next[{pending.topic, pending.partition}];
+    offset = std::max(offset, pending.offset + 1);
+  }
+  std::vector<RdKafka::TopicPartition*> offsets;
+  for (const auto& [key, offset] : next) {
+    offsets.push_back(
+        RdKafka::TopicPartition::create(key.first, key.second, offset));
+  }
+  const RdKafka::ErrorCode err = consumer_->commitSync(offsets);
+  RdKafka::TopicPartition::destroy(offsets);
+  if (err != RdKafka::ERR_NO_ERROR) {
+    // The partition may have moved: its new owner redoes the batch, and the
+    // store ignores what is already there.
+    vigil::LogLine(log_, "warn", kService, "commit_failed")
+        .field("error", RdKafka::err2str(err))
+        .emit();
+  } else {
+    ready_ = true;
+  }
+  const std::int64_t now = now_ms();
+  for (const auto& record : records) {
+    end_to_end_.observe(static_cast<double>(now - record.timestamp_ms) / 1000);
+  }
+  const std::size_t dead = batch_.size() - records.size();
+  stored_.inc(static_cast<double>(added));
+  duplicates_.inc(static_cast<double>(records.size() - added));
+  dead_lettered_.inc(static_cast<double>(dead));
+  dead_letter_total_.inc(static_cast<double>(dead));
+  return true;
+}
+
+void Router::rebalance_cb(RdKafka::KafkaConsumer* consumer,
+                          RdKafka::ErrorCode err,
+                          std::vector<RdKafka::TopicPartition*>& partitions) {
+  rebalances_.inc();
+  const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
+  RdKafka::Error* error = nullptr;
+  if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+    if (cooperative) {
+      error = consumer->incremental_assign(partitions);
+    } else {
+      consumer->assign(partitions);
+    }
+    ready_ = true;
+  } else {
+    // Finish what we hold before letting go, so the next owner does not
+    // process it again.
+    flush();
+    if (cooperative) {
+      error = consumer->incremental_unassign(partitions);
+    } else {
+      consumer->unassign();
+    }
+  }
+  vigil::LogLine(log_, "info", kService,
+                 err == RdKafka::ERR__ASSIGN_PARTITIONS ? "partitions_assigned"
+                                                        : "partitions_revoked")
+      .field("instance", options_.instance)
+      .field("partitions", partition_list(partitions))
+      .field("count", partitions.size())
+      .emit();
+  if (error != nullptr) {
+    vigil::LogLine(log_, "error", kService, "rebalance_failed")
+        .field("error", error->str())
+        .emit();
+    delete error;
+  }
+}
+
+void Router::event_cb(RdKafka::Event& event) {
+  if (event.type() != RdKafka::Event::EVENT_ERROR) return;
+  if (event.err() == RdKafka::ERR__ALL_BROKERS_DOWN) ready_ = false;
+  vigil::LogLine(log_, event.fatal() ? "error" : "warn", kService,
+                 "kafka_error")
+      .field("error", event.str())
+      .emit();
+}
+
+}  // namespace chat

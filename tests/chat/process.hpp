@@ -1,0 +1,69 @@
+#pragma once
+// Test helpers for starting the chat binaries as real processes on loopback:
+// every process is killed and reaped when its handle goes, and every wait
+// has a deadline.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace chat_test {
+
+class Process {
+ public:
+  /// Starts `argv` with the current environment plus `env` ("K=V"), stdout
+  /// and stderr appended to `log_path`.
+  Process(std::vector<std::string> argv, std::string log_path,
+          std::vector<std::string> env = {});
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  const std::string& log_path() const { return log_path_; }
+  void signal(int signo) const;
+  /// The exit code (128 + signal when killed), or nullopt if the process is
+  /// still running after `timeout`.
+  std::optional<int> wait(std::chrono::milliseconds timeout);
+
+ private:
+  pid_t pid_ = -1;
+  std::string log_path_;
+};
+
+/// Polls `condition` every 50 ms until it holds or `timeout` passes.
+bool eventually(const std::function<bool()>& condition,
+                std::chrono::milliseconds timeout);
+
+/// The first line of `path` containing `needle`, once it appears.
+std::optional<std::string> wait_for_line(const std::string& path,
+                                         const std::string& needle,
+                                         std::chrono::milliseconds timeout);
+
+/// The integer value of `"key":N` in a JSON log line.
+std::optional<long> json_int_field(const std::string& line,
+                                   const std::string& key);
+
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+};
+/// A blocking GET to 127.0.0.1:port; nullopt if the connection fails.
+std::optional<HttpResponse> http_get(int port, const std::string& target);
+
+/// A fresh temporary directory, removed by the destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace chat_test
