@@ -5,7 +5,8 @@
 // them, and the readiness probe (OPEN only warns). Transitions are logged as
 // one JSON line each, as the services do.
 //
-//   vigil_circuit_breaker_demo [--port N] [--open-wait-ms N] [--serve-seconds N]
+//   vigil_circuit_breaker_demo [--port N] [--open-wait-ms N] [--serve-seconds
+//   N]
 //
 // --serve-seconds keeps serving at the end so you can curl the endpoint.
 #include <boost/asio/connect.hpp>
@@ -99,7 +100,8 @@ int main(int argc, char** argv) {
   breaker.add_listener([&](const vigil::CircuitTransition& t) {
     std::printf(
         "{\"event\":\"circuit_breaker_transition\",\"breaker\":\"%.*s\","
-        "\"from\":\"%s\",\"to\":\"%s\",\"reason\":\"%.*s\",\"open_wait_s\":%g}\n",
+        "\"from\":\"%s\",\"to\":\"%s\",\"reason\":\"%.*s\",\"open_wait_s\":%g}"
+        "\n",
         static_cast<int>(t.breaker.size()), t.breaker.data(),
         vigil::to_string(t.from), vigil::to_string(t.to),
         static_cast<int>(t.reason.size()), t.reason.data(),
@@ -166,8 +168,9 @@ int main(int argc, char** argv) {
 
   const int serve = option(argc, argv, "--serve-seconds", 0);
   if (serve > 0) {
-    std::cout << "\nserving for " << serve << " s: curl -s http://127.0.0.1:"
-              << port << "/metrics | grep circuit_breaker\n";
+    std::cout << "\nserving for " << serve
+              << " s: curl -s http://127.0.0.1:" << port
+              << "/metrics | grep circuit_breaker\n";
     std::this_thread::sleep_for(std::chrono::seconds(serve));
   }
   return breaker.state() == vigil::CircuitState::kClosed ? 0 : 1;

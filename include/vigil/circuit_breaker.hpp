@@ -134,7 +134,15 @@ struct CircuitTransition {
   std::chrono::nanoseconds open_wait;
 };
 
-/// Thrown by CircuitBreaker::call when the breaker rejects the call.
+/// Thrown by CircuitBreaker::call when the breaker rejects the call, so a
+/// caller can tell "not tried" (store and forward) from "tried and failed".
+/// Immutable, like any exception object.
+///
+///     try {
+///       crm.call(send);
+///     } catch (const vigil::CircuitOpenError&) {
+///       outbox.keep(message);
+///     }
 class CircuitOpenError : public std::runtime_error {
  public:
   CircuitOpenError(const std::string& breaker, CircuitState state)
@@ -260,8 +268,8 @@ class TimeWindow {
       u.failures += (bits & kCallFailed) != 0;
       u.slow += (bits & kCallSlow) != 0;
       next = pack(u);
-    } while (!bucket.compare_exchange_weak(word, next,
-                                           std::memory_order_relaxed));
+    } while (
+        !bucket.compare_exchange_weak(word, next, std::memory_order_relaxed));
   }
 
   WindowCounts counts(std::int64_t now_ns) const noexcept {
@@ -316,22 +324,24 @@ class TimeWindow {
 /// `registry`:
 ///
 ///     vigil_circuit_breaker_state{name,state}          1 for the current
-///     vigil_circuit_breaker_calls_total{name,outcome}  success|failure|slow|rejected
+///     vigil_circuit_breaker_calls_total{name,outcome}
+///     success|failure|slow|rejected
 ///     vigil_circuit_breaker_transitions_total{name,from,to}
 ///
 /// Thread-safety: every member may be called from any thread at once. In
 /// CLOSED and DISABLED, acquiring a permit and reporting its outcome take no
 /// lock (a few atomic operations); only transitions lock. Listeners run on
 /// the thread that caused the transition, in order, under that lock: they
-/// may read the breaker but must not call force_open/disable/reset/add_listener on it.
-/// The breaker must outlive its permits.
+/// may read the breaker but must not call force_open/disable/reset/add_listener
+/// on it. The breaker must outlive its permits.
 ///
 ///     vigil::CircuitBreaker crm("crm", registry);
 ///     auto contact = crm.call([&] { return client.get_contact(id); });
 ///
 ///     // async: the outcome arrives later
 ///     if (auto permit = crm.try_acquire()) {
-///       client.async_send(msg, [p = std::move(permit)](error_code ec) mutable {
+///       client.async_send(msg, [p = std::move(permit)](error_code ec) mutable
+///       {
 ///         ec ? p.failure() : p.success();
 ///       });
 ///     } else {
@@ -401,9 +411,9 @@ class CircuitBreaker {
         options_(std::move(options)),
         timed_(options_.slow_call_duration.count() > 0),
         slow_ns_(options_.slow_call_duration.count()),
-        transitions_(registry.counter(
-            "vigil_circuit_breaker_transitions_total",
-            "State changes of each circuit breaker.", {"name", "from", "to"})),
+        transitions_(registry.counter("vigil_circuit_breaker_transitions_total",
+                                      "State changes of each circuit breaker.",
+                                      {"name", "from", "to"})),
         success_(calls_family(registry).with({name_, "success"})),
         failure_(calls_family(registry).with({name_, "failure"})),
         slow_(calls_family(registry).with({name_, "slow"})),
@@ -413,14 +423,16 @@ class CircuitBreaker {
     const bool rate_rules = options_.failure_rate_threshold > 0 ||
                             (timed_ && options_.slow_call_rate_threshold > 0);
     if (rate_rules && options_.window_type == SlidingWindowType::kCount) {
-      count_window_ = std::make_unique<detail::CountWindow>(options_.window_size);
+      count_window_ =
+          std::make_unique<detail::CountWindow>(options_.window_size);
     } else if (rate_rules) {
       time_window_ =
           std::make_unique<detail::TimeWindow>(options_.window_duration);
     }
-    minimum_calls_ = options_.window_type == SlidingWindowType::kCount
-                         ? std::min(options_.minimum_calls, options_.window_size)
-                         : options_.minimum_calls;
+    minimum_calls_ =
+        options_.window_type == SlidingWindowType::kCount
+            ? std::min(options_.minimum_calls, options_.window_size)
+            : options_.minimum_calls;
     for (std::size_t i = 0; i < kCircuitStateCount; ++i) {
       state_gauges_[i].set(i == 0 ? 1 : 0);
     }
@@ -469,7 +481,8 @@ class CircuitBreaker {
         return result;
       }
     } catch (...) {
-      if (!options_.is_failure || options_.is_failure(std::current_exception())) {
+      if (!options_.is_failure ||
+          options_.is_failure(std::current_exception())) {
         permit.failure();
       } else {
         permit.success();
@@ -485,7 +498,9 @@ class CircuitBreaker {
   const std::string& name() const noexcept { return name_; }
 
   /// Rejects every call until reset().
-  void force_open() { operator_transition(CircuitState::kForcedOpen, "forced_open"); }
+  void force_open() {
+    operator_transition(CircuitState::kForcedOpen, "forced_open");
+  }
   /// Admits every call and never trips until reset(); outcomes are still
   /// counted.
   void disable() { operator_transition(CircuitState::kDisabled, "disabled"); }
@@ -541,15 +556,16 @@ class CircuitBreaker {
                                   "': " + what);
     };
     if (!(o.failure_rate_threshold >= 0 && o.failure_rate_threshold <= 100) ||
-        !(o.slow_call_rate_threshold >= 0 && o.slow_call_rate_threshold <= 100)) {
+        !(o.slow_call_rate_threshold >= 0 &&
+          o.slow_call_rate_threshold <= 100)) {
       fail("rate thresholds must be percentages in [0, 100]");
     }
     if (o.window_type == SlidingWindowType::kCount && o.window_size == 0) {
       fail("window_size must be positive");
     }
     if (o.window_type == SlidingWindowType::kTime &&
-        o.window_duration.count() < static_cast<std::int64_t>(
-                                        detail::TimeWindow::kBuckets)) {
+        o.window_duration.count() <
+            static_cast<std::int64_t>(detail::TimeWindow::kBuckets)) {
       fail("window_duration is too short");
     }
     if (o.half_open_trial_calls == 0 || o.half_open_trial_calls > 0xFFFF) {
@@ -557,14 +573,15 @@ class CircuitBreaker {
     }
     if (o.open_wait.count() < 0 || o.max_open_wait < o.open_wait ||
         !(o.open_wait_multiplier >= 1)) {
-      fail("open_wait must be >= 0, max_open_wait >= open_wait and "
-           "open_wait_multiplier >= 1");
+      fail(
+          "open_wait must be >= 0, max_open_wait >= open_wait and "
+          "open_wait_multiplier >= 1");
     }
   }
 
   std::int64_t now_ns() const noexcept {
-    const auto now = options_.clock ? options_.clock()
-                                    : std::chrono::steady_clock::now();
+    const auto now =
+        options_.clock ? options_.clock() : std::chrono::steady_clock::now();
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
                now.time_since_epoch())
         .count();
@@ -586,7 +603,8 @@ class CircuitBreaker {
           continue;
         }
         case CircuitState::kHalfOpen: {
-          if (take_trial(word)) return Permit(this, word, timed_ ? now_ns() : 0);
+          if (take_trial(word))
+            return Permit(this, word, timed_ ? now_ns() : 0);
           const std::uint64_t now = state_.load(std::memory_order_acquire);
           if (now != word) {  // moved on while we looked: decide again
             word = now;
@@ -624,8 +642,8 @@ class CircuitBreaker {
         result != Permit::Result::kIgnored &&
         (timed_ || (granted == CircuitState::kClosed && time_window_));
     const std::int64_t now = needs_now ? now_ns() : 0;
-    const bool slow =
-        timed_ && result != Permit::Result::kIgnored && now - start_ns >= slow_ns_;
+    const bool slow = timed_ && result != Permit::Result::kIgnored &&
+                      now - start_ns >= slow_ns_;
     switch (result) {
       case Permit::Result::kSuccess:
         (slow ? slow_ : success_).inc();
@@ -658,10 +676,9 @@ class CircuitBreaker {
       guarded_transition(word, CircuitState::kOpen, "consecutive_failures");
       return;
     }
-    const std::uint8_t bits =
-        static_cast<std::uint8_t>(detail::kCallRecorded |
-                                  (failed ? detail::kCallFailed : 0) |
-                                  (slow ? detail::kCallSlow : 0));
+    const std::uint8_t bits = static_cast<std::uint8_t>(
+        detail::kCallRecorded | (failed ? detail::kCallFailed : 0) |
+        (slow ? detail::kCallSlow : 0));
     detail::WindowCounts c;
     if (count_window_) {
       if (!failed && !slow) {  // a success cannot raise either rate
@@ -695,10 +712,9 @@ class CircuitBreaker {
     const std::uint64_t epoch = trial_epoch(word);
     // A slow trial is a failed one when slowness can trip the breaker:
     // closing on it would only trip again.
-    const bool failed =
-        result == Permit::Result::kFailure ||
-        (result == Permit::Result::kSuccess && slow &&
-         options_.slow_call_rate_threshold > 0);
+    const bool failed = result == Permit::Result::kFailure ||
+                        (result == Permit::Result::kSuccess && slow &&
+                         options_.slow_call_rate_threshold > 0);
     if (failed) {
       guarded_transition(word, CircuitState::kOpen, "trial_failed");
       return;
@@ -741,9 +757,8 @@ class CircuitBreaker {
   void transition_locked(CircuitState to, const char* reason) noexcept {
     const std::uint64_t old_word = state_.load(std::memory_order_relaxed);
     const CircuitState from = state_of(old_word);
-    const std::uint64_t word =
-        (((old_word >> kStateBits) + 1) << kStateBits) |
-        static_cast<std::uint64_t>(to);
+    const std::uint64_t word = (((old_word >> kStateBits) + 1) << kStateBits) |
+                               static_cast<std::uint64_t>(to);
     const std::int64_t now = now_ns();
     std::chrono::nanoseconds wait{0};
     switch (to) {
@@ -771,7 +786,10 @@ class CircuitBreaker {
       transitions_.with({name_, to_string(from), to_string(to)}).inc();
     }
     const CircuitTransition event{
-        name_,  from, to, reason,
+        name_,
+        from,
+        to,
+        reason,
         std::chrono::steady_clock::time_point(std::chrono::nanoseconds(now)),
         wait};
     for (const auto& listener : listeners_) listener(event);
@@ -794,7 +812,8 @@ class CircuitBreaker {
   std::uint32_t minimum_calls_ = 0;
 
   // Hot, read on every call.
-  std::atomic<std::uint64_t> state_{static_cast<std::uint64_t>(CircuitState::kClosed)};
+  std::atomic<std::uint64_t> state_{
+      static_cast<std::uint64_t>(CircuitState::kClosed)};
   std::atomic<std::uint32_t> consecutive_{0};
   std::unique_ptr<detail::CountWindow> count_window_;
   std::unique_ptr<detail::TimeWindow> time_window_;
@@ -808,7 +827,7 @@ class CircuitBreaker {
   Counter rejected_;
   std::array<Gauge, kCircuitStateCount> state_gauges_;
 
-  std::mutex mutex_;  // serialises transitions and listeners_
+  std::mutex mutex_;    // serialises transitions and listeners_
   unsigned trips_ = 0;  // trips since the last close; guarded by mutex_
   std::vector<Listener> listeners_;
 };

@@ -31,13 +31,16 @@ class ManualClock {
 
   /// Starts at an arbitrary non-zero point so code that treats the epoch as
   /// "never" is exercised the same way as with the real clock.
-  ManualClock() : ns_(std::chrono::nanoseconds(std::chrono::hours(1)).count()) {}
+  ManualClock()
+      : ns_(std::chrono::nanoseconds(std::chrono::hours(1)).count()) {}
 
   time_point now() const noexcept {
     return time_point(std::chrono::nanoseconds(ns_.load()));
   }
 
-  void advance(std::chrono::nanoseconds by) noexcept { ns_.fetch_add(by.count()); }
+  void advance(std::chrono::nanoseconds by) noexcept {
+    ns_.fetch_add(by.count());
+  }
 
   /// A SteadyNow reading this clock.
   SteadyNow source() const {

@@ -78,8 +78,10 @@ class Retry {
                                "attempts included.",
                                {"operation"})
                       .with({operation_})),
-        give_up_max_attempts_(give_ups(registry).with({operation_, "max_attempts"})),
-        give_up_max_elapsed_(give_ups(registry).with({operation_, "max_elapsed"})),
+        give_up_max_attempts_(
+            give_ups(registry).with({operation_, "max_attempts"})),
+        give_up_max_elapsed_(
+            give_ups(registry).with({operation_, "max_elapsed"})),
         give_up_not_retryable_(
             give_ups(registry).with({operation_, "not_retryable"})),
         give_up_circuit_open_(
@@ -110,14 +112,14 @@ class Retry {
 
   /// The jittered wait before retry `n` (1 for the first retry).
   std::chrono::nanoseconds backoff(std::uint32_t n) const {
-    const double bound = std::min(
-        static_cast<double>(options_.max_backoff.count()),
-        static_cast<double>(options_.initial_backoff.count()) *
-            std::pow(options_.backoff_multiplier,
-                     static_cast<double>(n > 0 ? n - 1 : 0)));
+    const double bound =
+        std::min(static_cast<double>(options_.max_backoff.count()),
+                 static_cast<double>(options_.initial_backoff.count()) *
+                     std::pow(options_.backoff_multiplier,
+                              static_cast<double>(n > 0 ? n - 1 : 0)));
     const double r = options_.random ? options_.random() : default_random();
-    return std::chrono::nanoseconds(static_cast<std::int64_t>(
-        std::clamp(r, 0.0, 1.0) * bound));
+    return std::chrono::nanoseconds(
+        static_cast<std::int64_t>(std::clamp(r, 0.0, 1.0) * bound));
   }
 
   const std::string& operation() const noexcept { return operation_; }

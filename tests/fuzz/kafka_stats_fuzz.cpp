@@ -24,7 +24,8 @@ std::size_t walk(const vigil::kafka::JsonValue& v) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
+                                      std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   if (const auto doc = vigil::kafka::parse_json(text)) walk(*doc);
   // One exporter across inputs, as in a process that receives statistics

@@ -30,8 +30,7 @@ std::string stats(int rebalances, bool with_second_broker) {
 }
 
 double gauge(vigil::Registry& r, const char* name,
-             std::vector<std::string> labels,
-             std::vector<std::string> values) {
+             std::vector<std::string> labels, std::vector<std::string> values) {
   return r.gauge(name, "", std::move(labels)).with(values).value();
 }
 
@@ -39,7 +38,9 @@ TEST(ClientStats, ExportsWhatOperatorsActOn) {
   vigil::Registry registry;
   vigil::kafka::ClientStats exporter(registry);
   ASSERT_TRUE(exporter.update(stats(2, true)));
-  EXPECT_EQ(gauge(registry, "kafka_client_replyq", {"client"}, {"svc#consumer-1"}), 3);
+  EXPECT_EQ(
+      gauge(registry, "kafka_client_replyq", {"client"}, {"svc#consumer-1"}),
+      3);
   EXPECT_EQ(gauge(registry, "kafka_client_assigned_partitions", {"client"},
                   {"svc#consumer-1"}),
             4);
@@ -64,8 +65,9 @@ TEST(ClientStats, ExportsWhatOperatorsActOn) {
             1);
   const std::string body = registry.scrape();
   EXPECT_EQ(body.find("GroupCoordinator"), std::string::npos) << body;
-  EXPECT_NE(body.find("kafka_client_rebalances_total{client=\"svc#consumer-1\"} 2"),
-            std::string::npos)
+  EXPECT_NE(
+      body.find("kafka_client_rebalances_total{client=\"svc#consumer-1\"} 2"),
+      std::string::npos)
       << body;
 }
 

@@ -76,21 +76,22 @@ class MockClusterTest : public ::testing::Test {
     ASSERT_EQ(bootstraps_.rfind("127.", 0), 0u) << bootstraps_;
     ASSERT_EQ(rd_kafka_mock_topic_create(cluster_, kTopic, 2, 1),
               RD_KAFKA_RESP_ERR_NO_ERROR);
-    Client producer = make_client(RD_KAFKA_PRODUCER,
-                                  {{"bootstrap.servers", bootstraps_}});
+    Client producer =
+        make_client(RD_KAFKA_PRODUCER, {{"bootstrap.servers", bootstraps_}});
     for (std::int32_t p = 0; p < 2; ++p) {
       for (std::int64_t i = 0; i < kProduced[p]; ++i) {
         const std::string value = "m" + std::to_string(i);
-        ASSERT_EQ(rd_kafka_producev(
-                      producer.get(), RD_KAFKA_V_TOPIC(kTopic),
-                      RD_KAFKA_V_PARTITION(p),
-                      RD_KAFKA_V_VALUE(const_cast<char*>(value.data()),
-                                       value.size()),
-                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
-                  RD_KAFKA_RESP_ERR_NO_ERROR);
+        ASSERT_EQ(
+            rd_kafka_producev(
+                producer.get(), RD_KAFKA_V_TOPIC(kTopic),
+                RD_KAFKA_V_PARTITION(p),
+                RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
       }
     }
-    ASSERT_EQ(rd_kafka_flush(producer.get(), 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    ASSERT_EQ(rd_kafka_flush(producer.get(), 30000),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
   }
 
   void TearDown() override {
@@ -99,25 +100,27 @@ class MockClusterTest : public ::testing::Test {
   }
 
   Client make_consumer(const std::string& group) {
-    Client consumer = make_client(
-        RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstraps_},
-                            {"group.id", group},
-                            {"enable.auto.commit", "false"},
-                            {"auto.offset.reset", "earliest"},
-                            {"heartbeat.interval.ms", "200"},
-                            {"session.timeout.ms", "6000"}});
+    Client consumer =
+        make_client(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstraps_},
+                                        {"group.id", group},
+                                        {"enable.auto.commit", "false"},
+                                        {"auto.offset.reset", "earliest"},
+                                        {"heartbeat.interval.ms", "200"},
+                                        {"session.timeout.ms", "6000"}});
     rd_kafka_poll_set_consumer(consumer.get());
     return consumer;
   }
 
   static void subscribe(rd_kafka_t* consumer) {
-    rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_t* topics =
+        rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, kTopic, RD_KAFKA_PARTITION_UA);
     ASSERT_EQ(rd_kafka_subscribe(consumer, topics), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_topic_partition_list_destroy(topics);
   }
 
-  static void poll_once(rd_kafka_t* consumer, std::map<int, std::int64_t>* seen) {
+  static void poll_once(rd_kafka_t* consumer,
+                        std::map<int, std::int64_t>* seen) {
     rd_kafka_message_t* message = rd_kafka_consumer_poll(consumer, 50);
     if (message == nullptr) return;
     if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR && seen != nullptr) {
@@ -138,7 +141,8 @@ double value(vigil::Registry& registry, const char* name,
   return registry.gauge(name, "", std::move(label_names)).with(values).value();
 }
 double lag(vigil::Registry& registry, const std::string& group, int partition) {
-  return value(registry, "kafka_consumergroup_lag", {"group", "topic", "partition"},
+  return value(registry, "kafka_consumergroup_lag",
+               {"group", "topic", "partition"},
                {group, kTopic, std::to_string(partition)});
 }
 std::string series(const std::string& group, int partition) {
@@ -157,11 +161,14 @@ TEST_F(MockClusterTest, LagStallAndRebalance) {
     ASSERT_TRUE(before(deadline)) << "no messages from the mock cluster";
     poll_once(first.get(), &consumed);
   }
-  rd_kafka_topic_partition_list_t* offsets = rd_kafka_topic_partition_list_new(2);
+  rd_kafka_topic_partition_list_t* offsets =
+      rd_kafka_topic_partition_list_new(2);
   for (int p = 0; p < 2; ++p) {
-    rd_kafka_topic_partition_list_add(offsets, kTopic, p)->offset = kCommitted[p];
+    rd_kafka_topic_partition_list_add(offsets, kTopic, p)->offset =
+        kCommitted[p];
   }
-  ASSERT_EQ(rd_kafka_commit(first.get(), offsets, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_EQ(rd_kafka_commit(first.get(), offsets, 0),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
   rd_kafka_topic_partition_list_destroy(offsets);
 
   vigil::ManualClock clock;
@@ -178,10 +185,11 @@ TEST_F(MockClusterTest, LagStallAndRebalance) {
     SCOPED_TRACE("partition " + std::to_string(p));
     EXPECT_EQ(lag(registry, "g1", p), kProduced[p] - kCommitted[p]);
     EXPECT_EQ(value(registry, "kafka_consumergroup_current_offset",
-                    {"group", "topic", "partition"}, {"g1", kTopic, std::to_string(p)}),
+                    {"group", "topic", "partition"},
+                    {"g1", kTopic, std::to_string(p)}),
               kCommitted[p]);
-    EXPECT_EQ(value(registry, "kafka_partition_latest_offset", {"topic", "partition"},
-                    {kTopic, std::to_string(p)}),
+    EXPECT_EQ(value(registry, "kafka_partition_latest_offset",
+                    {"topic", "partition"}, {kTopic, std::to_string(p)}),
               kProduced[p]);
   }
   EXPECT_EQ(value(registry, "kafka_consumergroup_lag_sum", {"group", "topic"},
@@ -220,7 +228,8 @@ TEST_F(MockClusterTest, LagStallAndRebalance) {
   Client second = make_consumer("g1");
   subscribe(second.get());
   const Deadline rebalance = deadline_in(seconds(60));
-  while (!(assigned_count(first.get()) == 1 && assigned_count(second.get()) == 1)) {
+  while (!(assigned_count(first.get()) == 1 &&
+           assigned_count(second.get()) == 1)) {
     ASSERT_TRUE(before(rebalance)) << "the group did not rebalance";
     poll_once(first.get(), nullptr);
     poll_once(second.get(), nullptr);
@@ -232,9 +241,10 @@ TEST_F(MockClusterTest, LagStallAndRebalance) {
   const std::string body = registry.scrape();
   EXPECT_NE(body.find(series("g1", kept)), std::string::npos) << body;
   EXPECT_EQ(body.find(series("g1", moved)), std::string::npos) << body;
-  EXPECT_EQ(body.find("kafka_partition_latest_offset{topic=\"orders\",partition=\"" +
-                      std::to_string(moved) + "\"}"),
-            std::string::npos);
+  EXPECT_EQ(
+      body.find("kafka_partition_latest_offset{topic=\"orders\",partition=\"" +
+                std::to_string(moved) + "\"}"),
+      std::string::npos);
   EXPECT_EQ(value(registry, "kafka_consumergroup_lag_sum", {"group", "topic"},
                   {"g1", kTopic}),
             kProduced[kept] - kCommitted[kept]);
@@ -243,15 +253,19 @@ TEST_F(MockClusterTest, LagStallAndRebalance) {
   vigil::kafka::ConsumerLagProbe second_probe(second.get(), second_registry,
                                               options);
   ASSERT_TRUE(second_probe.sample());
-  EXPECT_EQ(lag(second_registry, "g1", moved), kProduced[moved] - kCommitted[moved]);
-  EXPECT_EQ(second_registry.scrape().find(series("g1", kept)), std::string::npos);
+  EXPECT_EQ(lag(second_registry, "g1", moved),
+            kProduced[moved] - kCommitted[moved]);
+  EXPECT_EQ(second_registry.scrape().find(series("g1", kept)),
+            std::string::npos);
   probe.reset();  // before its consumer closes
 }
 
 TEST_F(MockClusterTest, CppConsumerWithoutCommitsHasUnknownLag) {
   std::string error;
-  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  ASSERT_EQ(conf->set("bootstrap.servers", bootstraps_, error), RdKafka::Conf::CONF_OK);
+  std::unique_ptr<RdKafka::Conf> conf(
+      RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  ASSERT_EQ(conf->set("bootstrap.servers", bootstraps_, error),
+            RdKafka::Conf::CONF_OK);
   ASSERT_EQ(conf->set("group.id", "g2", error), RdKafka::Conf::CONF_OK);
   std::unique_ptr<RdKafka::KafkaConsumer> consumer(
       RdKafka::KafkaConsumer::create(conf.get(), error));

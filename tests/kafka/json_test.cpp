@@ -25,26 +25,49 @@ TEST(Json, ParsesNestedDocuments) {
   const auto& list = doc->find("list")->items();
   ASSERT_EQ(list.size(), 3u);
   EXPECT_EQ(list[1].items()[1].type(), JsonValue::Type::kObject);
-  EXPECT_EQ(doc->find("brokers")->find("b:9092/1")->find("rtt")->number_at("avg"),
-            1500);
+  EXPECT_EQ(
+      doc->find("brokers")->find("b:9092/1")->find("rtt")->number_at("avg"),
+      1500);
   EXPECT_EQ(doc->find("missing"), nullptr);
   EXPECT_EQ(doc->number_at("missing", 7), 7);
   EXPECT_EQ(doc->number_at("name", 7), 7);  // not a number
 }
 
 TEST(Json, DecodesEscapesToUtf8) {
-  const auto doc = parse_json(R"(["a\"b\\c\/\b\f\n\r\t", "\u00e9\u20ac\ud83d\ude00"])");
+  const auto doc =
+      parse_json(R"(["a\"b\\c\/\b\f\n\r\t", "\u00e9\u20ac\ud83d\ude00"])");
   ASSERT_TRUE(doc);
   EXPECT_EQ(doc->items()[0].string(), "a\"b\\c/\b\f\n\r\t");
   EXPECT_EQ(doc->items()[1].string(), "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
 }
 
 TEST(Json, RejectsMalformedInput) {
-  for (const char* bad :
-       {"", "{", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "{1:2}", "01", "1.", ".5",
-        "-", "1e", "+1", "nan", "inf", "0x10", "tru", "nul", "\"abc",
-        "\"\\x\"", "\"\\u12\"", "\"\\ud83d\"", "\"\\ude00\"", "\"a\x01\"",
-        "1 2", "{} x", "[1e999]"}) {
+  for (const char* bad : {"",
+                          "{",
+                          "[1,]",
+                          "{\"a\":1,}",
+                          "{\"a\" 1}",
+                          "{1:2}",
+                          "01",
+                          "1.",
+                          ".5",
+                          "-",
+                          "1e",
+                          "+1",
+                          "nan",
+                          "inf",
+                          "0x10",
+                          "tru",
+                          "nul",
+                          "\"abc",
+                          "\"\\x\"",
+                          "\"\\u12\"",
+                          "\"\\ud83d\"",
+                          "\"\\ude00\"",
+                          "\"a\x01\"",
+                          "1 2",
+                          "{} x",
+                          "[1e999]"}) {
     EXPECT_FALSE(parse_json(bad)) << bad;
   }
 }

@@ -21,9 +21,9 @@ TEST(OffsetTimeTable, InterpolatesBetweenSamples) {
   OffsetTimeTable table;
   EXPECT_FALSE(table.lag_seconds(0, at(0)));
   table.add(100, at(0));
-  table.add(200, at(10));   // 10 messages per second
-  table.add(400, at(20));   // 20 per second
-  EXPECT_EQ(*table.lag_seconds(400, at(25)), 0);   // caught up
+  table.add(200, at(10));                         // 10 messages per second
+  table.add(400, at(20));                         // 20 per second
+  EXPECT_EQ(*table.lag_seconds(400, at(25)), 0);  // caught up
   // Message 149 arrived when the log end reached 150: t = 5.
   EXPECT_DOUBLE_EQ(*table.lag_seconds(149, at(25)), 20);
   // Message 299 arrived when the log end reached 300: t = 15.
@@ -101,10 +101,14 @@ TEST(LagEvaluator, FollowsBurrowsRules) {
 }
 
 TEST(LagEvaluator, MapsToHealth) {
-  EXPECT_EQ(vigil::kafka::health_verdict(LagStatus::kOk), vigil::HealthVerdict::kPass);
-  EXPECT_EQ(vigil::kafka::health_verdict(LagStatus::kWarn), vigil::HealthVerdict::kWarn);
-  EXPECT_EQ(vigil::kafka::health_verdict(LagStatus::kStall), vigil::HealthVerdict::kFail);
-  EXPECT_EQ(vigil::kafka::health_verdict(LagStatus::kStop), vigil::HealthVerdict::kFail);
+  EXPECT_EQ(vigil::kafka::health_verdict(LagStatus::kOk),
+            vigil::HealthVerdict::kPass);
+  EXPECT_EQ(vigil::kafka::health_verdict(LagStatus::kWarn),
+            vigil::HealthVerdict::kWarn);
+  EXPECT_EQ(vigil::kafka::health_verdict(LagStatus::kStall),
+            vigil::HealthVerdict::kFail);
+  EXPECT_EQ(vigil::kafka::health_verdict(LagStatus::kStop),
+            vigil::HealthVerdict::kFail);
   EXPECT_STREQ(vigil::kafka::to_string(LagStatus::kStall), "stall");
 }
 

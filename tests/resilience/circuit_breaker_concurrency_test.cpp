@@ -100,8 +100,9 @@ TEST(CircuitBreakerConcurrency, CountsAreExactWhileItTripsAndRecovers) {
   auto& counted = registry.counter("vigil_circuit_breaker_transitions_total",
                                    "", {"name", "from", "to"});
   for (const auto& [edge, n] : seen) {
-    EXPECT_EQ(counted.with({"dep", vigil::to_string(edge.first),
-                            vigil::to_string(edge.second)})
+    EXPECT_EQ(counted
+                  .with({"dep", vigil::to_string(edge.first),
+                         vigil::to_string(edge.second)})
                   .value(),
               n);
   }

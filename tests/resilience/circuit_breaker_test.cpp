@@ -31,8 +31,7 @@ double calls(vigil::Registry& registry, const std::string& name,
 
 double state_gauge(vigil::Registry& registry, const std::string& name,
                    CircuitState state) {
-  return registry
-      .gauge("vigil_circuit_breaker_state", "", {"name", "state"})
+  return registry.gauge("vigil_circuit_breaker_state", "", {"name", "state"})
       .with({name, vigil::to_string(state)})
       .value();
 }
@@ -49,14 +48,14 @@ double transitions(vigil::Registry& registry, const std::string& name,
 // One step of a scenario.
 struct Step {
   enum Kind {
-    kSucceed,   // n admitted calls that succeed
-    kFail,      // n admitted calls that fail
-    kSlow,      // n admitted calls that succeed after `duration`
-    kRejected,  // n calls rejected
-    kHold,      // n admitted calls left in flight
+    kSucceed,     // n admitted calls that succeed
+    kFail,        // n admitted calls that fail
+    kSlow,        // n admitted calls that succeed after `duration`
+    kRejected,    // n calls rejected
+    kHold,        // n admitted calls left in flight
     kFinishHeld,  // the oldest held call ends: success (n=1), failure (n=0)
     kIgnoreHeld,  // the oldest held call ends without an outcome
-    kAdvance,   // the clock moves by `duration`
+    kAdvance,     // the clock moves by `duration`
     kForceOpen,
     kDisable,
     kReset,
@@ -99,36 +98,51 @@ void rate_only(vigil::CircuitBreakerOptions& o) {
 }
 
 const Scenario kScenarios[] = {
-    {"StaysClosedBelowConsecutiveFailures", consecutive_only,
-     {fail(4)}, CircuitState::kClosed, {}},
-    {"OpensAfterFiveConsecutiveFailures", consecutive_only,
-     {fail(5), rejected(3)}, CircuitState::kOpen,
+    {"StaysClosedBelowConsecutiveFailures",
+     consecutive_only,
+     {fail(4)},
+     CircuitState::kClosed,
+     {}},
+    {"OpensAfterFiveConsecutiveFailures",
+     consecutive_only,
+     {fail(5), rejected(3)},
+     CircuitState::kOpen,
      {"closed>open:consecutive_failures"}},
-    {"SuccessBreaksTheRun", consecutive_only,
-     {fail(4), succeed(), fail(4)}, CircuitState::kClosed, {}},
-    {"OpenRejectsUntilTheWaitElapses", consecutive_only,
+    {"SuccessBreaksTheRun",
+     consecutive_only,
+     {fail(4), succeed(), fail(4)},
+     CircuitState::kClosed,
+     {}},
+    {"OpenRejectsUntilTheWaitElapses",
+     consecutive_only,
      {fail(5), advance(seconds(10) - milliseconds(1)), rejected(),
       advance(milliseconds(1)), hold()},
      CircuitState::kHalfOpen,
      {"closed>open:consecutive_failures", "open>half_open:wait_elapsed"}},
-    {"HalfOpenNeedsEveryTrial", consecutive_only,
-     {fail(5), advance(seconds(10)), succeed(2)}, CircuitState::kHalfOpen,
+    {"HalfOpenNeedsEveryTrial",
+     consecutive_only,
+     {fail(5), advance(seconds(10)), succeed(2)},
+     CircuitState::kHalfOpen,
      {"closed>open:consecutive_failures", "open>half_open:wait_elapsed"}},
-    {"HalfOpenClosesOnTheLastTrial", consecutive_only,
+    {"HalfOpenClosesOnTheLastTrial",
+     consecutive_only,
      {fail(5), advance(seconds(10)), succeed(3), fail(4)},
      CircuitState::kClosed,
      {"closed>open:consecutive_failures", "open>half_open:wait_elapsed",
       "half_open>closed:trials_succeeded"}},
-    {"HalfOpenAdmitsOnlyTheTrials", consecutive_only,
+    {"HalfOpenAdmitsOnlyTheTrials",
+     consecutive_only,
      {fail(5), advance(seconds(10)), hold(3), rejected(2)},
      CircuitState::kHalfOpen,
      {"closed>open:consecutive_failures", "open>half_open:wait_elapsed"}},
-    {"IgnoredTrialGivesItsSlotBack", consecutive_only,
+    {"IgnoredTrialGivesItsSlotBack",
+     consecutive_only,
      {fail(5), advance(seconds(10)), hold(3), held_ignored(), hold(),
       rejected()},
      CircuitState::kHalfOpen,
      {"closed>open:consecutive_failures", "open>half_open:wait_elapsed"}},
-    {"FailedTrialReopensWithADoubledWait", consecutive_only,
+    {"FailedTrialReopensWithADoubledWait",
+     consecutive_only,
      {fail(5), advance(seconds(10)), hold(2), held_succeeds(), held_fails(),
       advance(seconds(19)), rejected(), advance(seconds(1)), succeed(3)},
      CircuitState::kClosed,
@@ -141,8 +155,8 @@ const Scenario kScenarios[] = {
        o.half_open_trial_calls = 1;
        o.max_open_wait = seconds(25);
      },
-     {fail(5), advance(seconds(10)), fail(),   // waits 10s, then 20s
-      advance(seconds(20)), fail(),            // then 25s, not 40s
+     {fail(5), advance(seconds(10)), fail(),  // waits 10s, then 20s
+      advance(seconds(20)), fail(),           // then 25s, not 40s
       advance(seconds(24)), rejected(), advance(seconds(1)), succeed()},
      CircuitState::kClosed,
      {"closed>open:consecutive_failures", "open>half_open:wait_elapsed",
@@ -171,25 +185,41 @@ const Scenario kScenarios[] = {
      CircuitState::kHalfOpen,
      {"closed>open:consecutive_failures", "open>half_open:wait_elapsed",
       "half_open>open:trial_failed", "open>half_open:wait_elapsed"}},
-    {"FailureRateTripsAtTheThreshold", rate_only,
+    {"FailureRateTripsAtTheThreshold",
+     rate_only,
      {succeed(), fail(), succeed(), fail(), succeed(), fail(), succeed(),
       fail(), succeed(), fail(), rejected()},
-     CircuitState::kOpen, {"closed>open:failure_rate"}},
-    {"FailureRateWaitsForMinimumCalls", rate_only,
-     {fail(5), succeed(4)}, CircuitState::kClosed, {}},
-    {"FailureRateBelowThresholdStaysClosed", rate_only,
-     {succeed(6), fail(4)}, CircuitState::kClosed, {}},
-    {"CountWindowForgetsOldCalls", rate_only,
+     CircuitState::kOpen,
+     {"closed>open:failure_rate"}},
+    {"FailureRateWaitsForMinimumCalls",
+     rate_only,
+     {fail(5), succeed(4)},
+     CircuitState::kClosed,
+     {}},
+    {"FailureRateBelowThresholdStaysClosed",
+     rate_only,
+     {succeed(6), fail(4)},
+     CircuitState::kClosed,
+     {}},
+    {"CountWindowForgetsOldCalls",
+     rate_only,
      // 13 of 23 calls failed, but only 4 of the last 10.
-     {fail(9), succeed(10), fail(4)}, CircuitState::kClosed, {}},
-    {"WindowOfSuccessesStillCountsEachFailure", rate_only,
+     {fail(9), succeed(10), fail(4)},
+     CircuitState::kClosed,
+     {}},
+    {"WindowOfSuccessesStillCountsEachFailure",
+     rate_only,
      // Successes past a full window of successes are not recorded; the
      // window must still read S4 F4 S1 F1 at the end.
      {succeed(25), fail(4), succeed(), fail(), rejected()},
-     CircuitState::kOpen, {"closed>open:failure_rate"}},
-    {"SuccessesAreRecordedUntilFailuresLeave", rate_only,
+     CircuitState::kOpen,
+     {"closed>open:failure_rate"}},
+    {"SuccessesAreRecordedUntilFailuresLeave",
+     rate_only,
      // The last 10 are F3 S6 F1: 40 %.
-     {succeed(20), fail(4), succeed(6), fail()}, CircuitState::kClosed, {}},
+     {succeed(20), fail(4), succeed(6), fail()},
+     CircuitState::kClosed,
+     {}},
     {"TimeWindowForgetsOldCalls",
      [](vigil::CircuitBreakerOptions& o) {
        rate_only(o);
@@ -197,7 +227,8 @@ const Scenario kScenarios[] = {
        o.window_duration = seconds(10);
      },
      {fail(4), advance(seconds(11)), succeed(6), fail(4)},
-     CircuitState::kClosed, {}},
+     CircuitState::kClosed,
+     {}},
     {"TimeWindowTripsWithinTheSpan",
      [](vigil::CircuitBreakerOptions& o) {
        rate_only(o);
@@ -205,7 +236,8 @@ const Scenario kScenarios[] = {
        o.window_duration = seconds(10);
      },
      {fail(4), advance(seconds(5)), succeed(5), fail()},
-     CircuitState::kOpen, {"closed>open:failure_rate"}},
+     CircuitState::kOpen,
+     {"closed>open:failure_rate"}},
     {"SlowCallRateTrips",
      [](vigil::CircuitBreakerOptions& o) {
        rate_only(o);
@@ -216,7 +248,8 @@ const Scenario kScenarios[] = {
        o.minimum_calls = 4;
      },
      {succeed(2), slow(1, seconds(3)), slow(1, seconds(2)), rejected()},
-     CircuitState::kOpen, {"closed>open:slow_call_rate"}},
+     CircuitState::kOpen,
+     {"closed>open:slow_call_rate"}},
     {"FastEnoughCallsAreNotSlow",
      [](vigil::CircuitBreakerOptions& o) {
        rate_only(o);
@@ -225,7 +258,9 @@ const Scenario kScenarios[] = {
        o.window_size = 4;
        o.minimum_calls = 4;
      },
-     {slow(4, seconds(2) - milliseconds(1))}, CircuitState::kClosed, {}},
+     {slow(4, seconds(2) - milliseconds(1))},
+     CircuitState::kClosed,
+     {}},
     {"SlowTrialReopens",
      [](vigil::CircuitBreakerOptions& o) {
        consecutive_only(o);
@@ -235,21 +270,27 @@ const Scenario kScenarios[] = {
      CircuitState::kOpen,
      {"closed>open:consecutive_failures", "open>half_open:wait_elapsed",
       "half_open>open:trial_failed"}},
-    {"ForcedOpenRejectsPastTheWait", consecutive_only,
+    {"ForcedOpenRejectsPastTheWait",
+     consecutive_only,
      {force_open(), rejected(), advance(seconds(3600)), rejected(), reset(),
       succeed()},
      CircuitState::kClosed,
      {"closed>forced_open:forced_open", "forced_open>closed:reset"}},
-    {"DisabledNeverTrips", consecutive_only,
-     {disable(), fail(50), succeed()}, CircuitState::kDisabled,
+    {"DisabledNeverTrips",
+     consecutive_only,
+     {disable(), fail(50), succeed()},
+     CircuitState::kDisabled,
      {"closed>disabled:disabled"}},
-    {"ResetClosesAnOpenBreaker", consecutive_only,
-     {fail(5), reset(), fail(4)}, CircuitState::kClosed,
+    {"ResetClosesAnOpenBreaker",
+     consecutive_only,
+     {fail(5), reset(), fail(4)},
+     CircuitState::kClosed,
      {"closed>open:consecutive_failures", "open>closed:reset"}},
-    {"CallsInFlightWhenItOpensDoNotMoveIt", consecutive_only,
+    {"CallsInFlightWhenItOpensDoNotMoveIt",
+     consecutive_only,
      // Three calls started while closed end in HALF_OPEN: they are no trials.
-     {hold(3), fail(5), advance(seconds(10)), held_succeeds(),
-      held_succeeds(), held_succeeds(), hold(3), rejected()},
+     {hold(3), fail(5), advance(seconds(10)), held_succeeds(), held_succeeds(),
+      held_succeeds(), hold(3), rejected()},
      CircuitState::kHalfOpen,
      {"closed>open:consecutive_failures", "open>half_open:wait_elapsed"}},
 };
@@ -351,11 +392,11 @@ TEST_P(Transitions, FollowTheScript) {
   held.clear();  // ignored, so the metrics checked above stay as they are
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    CircuitBreaker, Transitions, ::testing::ValuesIn(kScenarios),
-    [](const ::testing::TestParamInfo<Scenario>& info) {
-      return std::string(info.param.name);
-    });
+INSTANTIATE_TEST_SUITE_P(CircuitBreaker, Transitions,
+                         ::testing::ValuesIn(kScenarios),
+                         [](const ::testing::TestParamInfo<Scenario>& info) {
+                           return std::string(info.param.name);
+                         });
 
 TEST(CircuitBreaker, CallRecordsReturnsAndExceptions) {
   vigil::ManualClock clock;
@@ -423,9 +464,10 @@ TEST(CircuitBreaker, AsyncPermitsReportLater) {
   for (int i = 0; i < 5; ++i) {
     auto permit = breaker.try_acquire();
     ASSERT_TRUE(permit);
-    callbacks.push_back(
-        [p = std::make_shared<vigil::CircuitBreaker::Permit>(
-             std::move(permit))](bool ok) { ok ? p->success() : p->failure(); });
+    callbacks.push_back([p = std::make_shared<vigil::CircuitBreaker::Permit>(
+                             std::move(permit))](bool ok) {
+      ok ? p->success() : p->failure();
+    });
   }
   EXPECT_EQ(breaker.state(), CircuitState::kClosed);
   for (int i = 4; i >= 0; --i) callbacks[i](false);
@@ -464,11 +506,13 @@ TEST(CircuitBreaker, ExportsStateAndTransitionMetrics) {
   vigil::CircuitBreaker breaker("crm", registry, options);
   for (int i = 0; i < 5; ++i) breaker.try_acquire().failure();
   const std::string body = registry.scrape();
-  EXPECT_NE(body.find("vigil_circuit_breaker_state{name=\"crm\",state=\"open\"} 1"),
-            std::string::npos)
+  EXPECT_NE(
+      body.find("vigil_circuit_breaker_state{name=\"crm\",state=\"open\"} 1"),
+      std::string::npos)
       << body;
-  EXPECT_NE(body.find("vigil_circuit_breaker_state{name=\"crm\",state=\"closed\"} 0"),
-            std::string::npos);
+  EXPECT_NE(
+      body.find("vigil_circuit_breaker_state{name=\"crm\",state=\"closed\"} 0"),
+      std::string::npos);
   EXPECT_NE(body.find("vigil_circuit_breaker_calls_total{name=\"crm\","
                       "outcome=\"failure\"} 5"),
             std::string::npos);

@@ -63,8 +63,9 @@ TEST(Retry, SucceedsAfterTransientFailuresWithJitteredBackoff) {
   EXPECT_EQ(result, 7);
   EXPECT_EQ(calls, 4);
   // Full jitter: draw * min(cap, 100ms * 2^(n-1)) -> 0.5*100, 0.25*200, 1*300.
-  EXPECT_EQ(h.sleeps, (std::vector<nanoseconds>{milliseconds(50), milliseconds(50),
-                                                milliseconds(300)}));
+  EXPECT_EQ(h.sleeps,
+            (std::vector<nanoseconds>{milliseconds(50), milliseconds(50),
+                                      milliseconds(300)}));
   EXPECT_EQ(h.attempts("op"), 4);
   EXPECT_EQ(h.give_ups("op", "max_attempts"), 0);
 }
@@ -74,7 +75,9 @@ TEST(Retry, GivesUpAfterMaxAttemptsWithTheLastError) {
   vigil::Retry retry("op", h.registry, h.options());
   int calls = 0;
   try {
-    retry.run([&] { throw std::runtime_error("attempt " + std::to_string(++calls)); });
+    retry.run([&] {
+      throw std::runtime_error("attempt " + std::to_string(++calls));
+    });
     FAIL() << "must rethrow";
   } catch (const std::runtime_error& e) {
     EXPECT_STREQ(e.what(), "attempt 4");
@@ -99,9 +102,9 @@ TEST(Retry, StopsAtANonRetryableError) {
   vigil::Retry retry("op", h.registry, options);
   int calls = 0;
   EXPECT_THROW(retry.run([&] {
-                 if (++calls == 1) throw std::runtime_error("timeout");
-                 throw std::invalid_argument("bad request");
-               }),
+    if (++calls == 1) throw std::runtime_error("timeout");
+    throw std::invalid_argument("bad request");
+  }),
                std::invalid_argument);
   EXPECT_EQ(calls, 2);
   EXPECT_EQ(h.give_ups("op", "not_retryable"), 1);
@@ -115,10 +118,10 @@ TEST(Retry, GivesUpRatherThanWaitPastMaxElapsed) {
   vigil::Retry retry("op", h.registry, options);
   int calls = 0;
   EXPECT_THROW(retry.run([&] {
-                 ++calls;
-                 h.clock.advance(milliseconds(20));  // each attempt takes 20ms
-                 throw std::runtime_error("timeout");
-               }),
+    ++calls;
+    h.clock.advance(milliseconds(20));  // each attempt takes 20ms
+    throw std::runtime_error("timeout");
+  }),
                std::runtime_error);
   // 20 + 50 + 20 + 50 + 20 = 160ms; a third wait (300ms) would end at 460.
   EXPECT_EQ(calls, 3);

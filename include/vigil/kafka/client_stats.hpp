@@ -24,13 +24,14 @@ namespace kafka {
 /// (`statistics.interval.ms`):
 ///
 ///     kafka_client_replyq{client}                      ops waiting for poll()
-///     kafka_client_queue_messages{client}              messages queued in the producer
-///     kafka_client_assigned_partitions{client}         consumer group assignment
-///     kafka_client_rebalances_total{client}
+///     kafka_client_queue_messages{client}              messages queued in the
+///     producer kafka_client_assigned_partitions{client}         consumer group
+///     assignment kafka_client_rebalances_total{client}
 ///     kafka_client_broker_rtt_avg_seconds{client,broker}
 ///     kafka_client_broker_rtt_p99_seconds{client,broker}
 ///     kafka_client_broker_outbuf_requests{client,broker}   waiting to be sent
-///     kafka_client_broker_waitresp_requests{client,broker} sent, awaiting reply
+///     kafka_client_broker_waitresp_requests{client,broker} sent, awaiting
+///     reply
 ///
 /// `client` is librdkafka's instance name (client.id plus a serial), so two
 /// clients in one process do not collide. Brokers that disappear from the
@@ -64,8 +65,7 @@ class ClientStats {
                                  {"client"})),
         rebalances_(registry.counter(
             "kafka_client_rebalances_total",
-            "Consumer group rebalances this client went through.",
-            {"client"})),
+            "Consumer group rebalances this client went through.", {"client"})),
         rtt_avg_(registry.gauge(
             "kafka_client_broker_rtt_avg_seconds",
             "Average request round-trip time to each broker over the last "
@@ -76,10 +76,9 @@ class ClientStats {
             "99th percentile request round-trip time to each broker over the "
             "last statistics interval.",
             {"client", "broker"}, FamilyOptions{"seconds", 0})),
-        outbuf_(registry.gauge(
-            "kafka_client_broker_outbuf_requests",
-            "Requests waiting to be sent to each broker.",
-            {"client", "broker"})),
+        outbuf_(registry.gauge("kafka_client_broker_outbuf_requests",
+                               "Requests waiting to be sent to each broker.",
+                               {"client", "broker"})),
         waitresp_(registry.gauge(
             "kafka_client_broker_waitresp_requests",
             "Requests sent to each broker and awaiting a response.",
@@ -130,10 +129,12 @@ class ClientStats {
         const std::vector<std::string_view> labels{client, member.key};
         if (const JsonValue* rtt = b.find("rtt")) {
           // librdkafka reports microseconds.
-          if (const JsonValue* avg = rtt->find("avg"); avg && avg->is_number()) {
+          if (const JsonValue* avg = rtt->find("avg");
+              avg && avg->is_number()) {
             rtt_avg_.with(labels).set(avg->number() / 1e6);
           }
-          if (const JsonValue* p99 = rtt->find("p99"); p99 && p99->is_number()) {
+          if (const JsonValue* p99 = rtt->find("p99");
+              p99 && p99->is_number()) {
             rtt_p99_.with(labels).set(p99->number() / 1e6);
           }
         }
@@ -175,8 +176,8 @@ class ClientStats {
   GaugeFamily& waitresp_;
   Counter failures_;
   std::mutex mutex_;
-  std::map<std::string, double> rebalances_seen_;           // by client
-  std::map<std::string, std::set<std::string>> brokers_;    // by client
+  std::map<std::string, double> rebalances_seen_;         // by client
+  std::map<std::string, std::set<std::string>> brokers_;  // by client
 };
 
 }  // namespace kafka

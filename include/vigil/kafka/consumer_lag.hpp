@@ -73,8 +73,9 @@ struct PartitionLag {
 ///     kafka_consumergroup_position{group,topic,partition}      fetch position
 ///     kafka_partition_latest_offset{topic,partition}           high watermark
 ///     kafka_consumergroup_lag_sum{group,topic}
-///     kafka_consumergroup_partition_status{group,topic,partition}  0 ok .. 3 stop
-///     kafka_consumergroup_status{group,status}     1 for the worst partition's
+///     kafka_consumergroup_partition_status{group,topic,partition}  0 ok .. 3
+///     stop kafka_consumergroup_status{group,status}     1 for the worst
+///     partition's
 ///
 /// Each sample asks librdkafka for the assignment, the committed offsets
 /// and the high watermarks (two broker round trips, batched over all
@@ -108,10 +109,10 @@ class ConsumerLagProbe {
             "kafka_consumergroup_lag_seconds",
             "Estimated age of the oldest unconsumed message; -1 when unknown.",
             {"group", "topic", "partition"}, FamilyOptions{"seconds", 0})),
-        current_offset_(registry.gauge(
-            "kafka_consumergroup_current_offset",
-            "Committed offset of the consumer group.",
-            {"group", "topic", "partition"})),
+        current_offset_(
+            registry.gauge("kafka_consumergroup_current_offset",
+                           "Committed offset of the consumer group.",
+                           {"group", "topic", "partition"})),
         position_(registry.gauge("kafka_consumergroup_position",
                                  "Fetch position of this consumer.",
                                  {"group", "topic", "partition"})),
@@ -164,7 +165,8 @@ class ConsumerLagProbe {
         wait_lock.unlock();
         sample();
         wait_lock.lock();
-        wake_.wait_for(wait_lock, options_.interval, [this] { return stopping_; });
+        wake_.wait_for(wait_lock, options_.interval,
+                       [this] { return stopping_; });
       }
     });
   }
@@ -195,11 +197,14 @@ class ConsumerLagProbe {
     std::vector<PartitionLag> seen;
     if (assigned->cnt > 0) {
       const int timeout = static_cast<int>(options_.query_timeout.count());
-      const ListPtr committed(rd_kafka_topic_partition_list_copy(assigned.get()));
-      const ListPtr position(rd_kafka_topic_partition_list_copy(assigned.get()));
+      const ListPtr committed(
+          rd_kafka_topic_partition_list_copy(assigned.get()));
+      const ListPtr position(
+          rd_kafka_topic_partition_list_copy(assigned.get()));
       const ListPtr latest(rd_kafka_topic_partition_list_copy(assigned.get()));
       for (int i = 0; i < latest->cnt; ++i) {
-        latest->elems[i].offset = RD_KAFKA_OFFSET_END;  // "latest" to ListOffsets
+        latest->elems[i].offset =
+            RD_KAFKA_OFFSET_END;  // "latest" to ListOffsets
       }
       if (rd_kafka_committed(rk_, committed.get(), timeout) !=
               RD_KAFKA_RESP_ERR_NO_ERROR ||
@@ -219,11 +224,13 @@ class ConsumerLagProbe {
         p.topic = assigned->elems[i].topic;
         p.partition = assigned->elems[i].partition;
         p.latest_offset = latest->elems[i].offset;
-        const std::int64_t c = committed->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR
-                                   ? committed->elems[i].offset
-                                   : -1;
+        const std::int64_t c =
+            committed->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR
+                ? committed->elems[i].offset
+                : -1;
         p.committed_offset = c >= 0 ? c : -1;
-        p.position = position->elems[i].offset >= 0 ? position->elems[i].offset : -1;
+        p.position =
+            position->elems[i].offset >= 0 ? position->elems[i].offset : -1;
         p.lag = c >= 0 ? std::max<std::int64_t>(0, p.latest_offset - c) : -1;
         seen.push_back(std::move(p));
       }
@@ -300,7 +307,8 @@ class ConsumerLagProbe {
       state.table.add(p.latest_offset, at);
       state.evaluator.add(p.committed_offset, p.lag, at);
       if (p.committed_offset >= 0) {
-        p.lag_seconds = state.table.lag_seconds(p.committed_offset, at).value_or(-1);
+        p.lag_seconds =
+            state.table.lag_seconds(p.committed_offset, at).value_or(-1);
       }
       p.status = state.evaluator.status(at);
       state.last = p;
@@ -372,8 +380,8 @@ class ConsumerLagProbe {
   GaugeFamily& status_;
   Counter failures_;
 
-  std::mutex sample_mutex_;          // one sample at a time
-  mutable std::mutex state_mutex_;   // guards the members below
+  std::mutex sample_mutex_;         // one sample at a time
+  mutable std::mutex state_mutex_;  // guards the members below
   std::map<Key, PartitionState> partitions_;
   std::set<std::string> topics_;
   LagStatus worst_ = LagStatus::kOk;

@@ -21,8 +21,8 @@ struct JsonMember;
 ///
 /// Thread-safety: a JsonValue is immutable once parsed; share it freely.
 ///
-///     auto doc = vigil::kafka::parse_json(R"({"brokers": {"b1": {"rtt": 5}}})");
-///     if (doc) {
+///     auto doc = vigil::kafka::parse_json(R"({"brokers": {"b1": {"rtt":
+///     5}}})"); if (doc) {
 ///       if (const auto* b = doc->find("brokers")) { ... }
 ///     }
 class JsonValue {
@@ -49,7 +49,8 @@ class JsonValue {
   /// The first member called `key`, or nullptr (also for non-objects).
   inline const JsonValue* find(std::string_view key) const noexcept;
   /// find(key)->number(fallback), tolerating a missing key.
-  inline double number_at(std::string_view key, double fallback = 0) const noexcept;
+  inline double number_at(std::string_view key,
+                          double fallback = 0) const noexcept;
 
  private:
   friend class JsonParser;
@@ -85,6 +86,10 @@ inline double JsonValue::number_at(std::string_view key,
 /// so it bounds nesting (a deep document cannot overflow the stack) and
 /// rejects rather than guesses: invalid escapes, unpaired surrogates, control
 /// characters in strings, leading zeros, trailing garbage.
+///
+/// Thread-safety: one parser per document and thread; it is single-use.
+///
+///     std::optional<JsonValue> doc = JsonParser(text).parse();
 class JsonParser {
  public:
   explicit JsonParser(std::string_view text, std::size_t max_depth = 64)
@@ -176,22 +181,38 @@ class JsonParser {
       }
       if (pos_ >= text_.size()) return false;
       switch (text_[pos_++]) {
-        case '"': out.push_back('"'); break;
-        case '\\': out.push_back('\\'); break;
-        case '/': out.push_back('/'); break;
-        case 'b': out.push_back('\b'); break;
-        case 'f': out.push_back('\f'); break;
-        case 'n': out.push_back('\n'); break;
-        case 'r': out.push_back('\r'); break;
-        case 't': out.push_back('\t'); break;
+        case '"':
+          out.push_back('"');
+          break;
+        case '\\':
+          out.push_back('\\');
+          break;
+        case '/':
+          out.push_back('/');
+          break;
+        case 'b':
+          out.push_back('\b');
+          break;
+        case 'f':
+          out.push_back('\f');
+          break;
+        case 'n':
+          out.push_back('\n');
+          break;
+        case 'r':
+          out.push_back('\r');
+          break;
+        case 't':
+          out.push_back('\t');
+          break;
         case 'u': {
           std::uint32_t cp = 0;
           if (!hex4(cp)) return false;
           if (cp >= 0xDC00 && cp <= 0xDFFF) return false;  // lone low half
           if (cp >= 0xD800 && cp <= 0xDBFF) {
             std::uint32_t low = 0;
-            if (!consume('\\') || !consume('u') || !hex4(low) ||
-                low < 0xDC00 || low > 0xDFFF) {
+            if (!consume('\\') || !consume('u') || !hex4(low) || low < 0xDC00 ||
+                low > 0xDFFF) {
               return false;
             }
             cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);

@@ -82,8 +82,7 @@ class LagEvaluator {
  public:
   using time_point = std::chrono::steady_clock::time_point;
 
-  explicit LagEvaluator(LagEvaluatorOptions options = {})
-      : options_(options) {
+  explicit LagEvaluator(LagEvaluatorOptions options = {}) : options_(options) {
     if (options_.window < 2) options_.window = 2;
   }
 
