@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "--port") == 0) {
     options.port = static_cast<std::uint16_t>(std::atoi(argv[2]));
   }
-  options.log = vigil::http::stderr_log_sink();
+  options.log = vigil::stderr_log_sink();
   // Signals are handled by sigtimedwait below, never by the server threads.
   sigset_t stop;
   sigemptyset(&stop);

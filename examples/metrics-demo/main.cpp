@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
   vigil::http::EndpointOptions options;
   options.port = static_cast<std::uint16_t>(port);
   options.service = "vigil-metrics-demo";
-  options.log = vigil::http::stderr_log_sink();
+  options.log = vigil::stderr_log_sink();
   vigil::http::Endpoint endpoint(options, *registry);
   endpoint.start();
   const std::string address = "127.0.0.1:" + std::to_string(endpoint.port());

@@ -6,5 +6,4 @@
 #include "vigil/http/endpoint_options.hpp"
 #include "vigil/http/handler.hpp"
 #include "vigil/http/health.hpp"
-#include "vigil/http/log_sink.hpp"
 #include "vigil/http/server_metrics.hpp"

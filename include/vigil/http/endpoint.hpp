@@ -21,6 +21,7 @@
 #include "vigil/http/detail/endpoint_session.hpp"
 #include "vigil/http/endpoint_options.hpp"
 #include "vigil/http/health.hpp"
+#include "vigil/log.hpp"
 #include "vigil/registry.hpp"
 #include "vigil/version.hpp"
 
@@ -79,7 +80,7 @@ class Endpoint {
     for (std::size_t i = 0; i < threads; ++i) {
       threads_.emplace_back([ctx = ctx_.get()] { run(*ctx); });
     }
-    detail::LogLine(options.log, "info", options.service, "endpoint_started")
+    vigil::LogLine(options.log, "info", options.service, "endpoint_started")
         .field("bind", options.bind)
         .field("port", std::uint64_t{port_})
         .emit();
@@ -116,7 +117,7 @@ class Endpoint {
     live.clear();
     for (auto& thread : threads_) thread.join();
     threads_.clear();
-    detail::LogLine(options.log, "info", options.service, "endpoint_stopped")
+    vigil::LogLine(options.log, "info", options.service, "endpoint_stopped")
         .field("port", std::uint64_t{port_})
         .emit();
   }

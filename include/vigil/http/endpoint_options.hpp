@@ -6,7 +6,7 @@
 #include <string>
 
 #include "vigil/http/handler.hpp"
-#include "vigil/http/log_sink.hpp"
+#include "vigil/log.hpp"
 #include "vigil/version.hpp"
 
 VIGIL_NAMESPACE_BEGIN
@@ -17,7 +17,7 @@ namespace http {
 ///
 ///     vigil::http::EndpointOptions options;
 ///     options.port = 8082;
-///     options.log = vigil::http::stderr_log_sink();
+///     options.log = vigil::stderr_log_sink();
 struct EndpointOptions {
   /// Address to listen on. Loopback by default: exposing metrics beyond the
   /// host is a decision, not an accident.

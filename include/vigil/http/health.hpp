@@ -18,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-#include "vigil/http/detail/json.hpp"
+#include "vigil/detail/json.hpp"
 #include "vigil/registry.hpp"
 #include "vigil/version.hpp"
 
@@ -116,7 +116,7 @@ struct HealthReport {
   /// `checks` keyed by check name, each an array of one object.
   std::string to_json(const HealthOptions& service = {}) const {
     std::string out = "{\"status\":";
-    detail::append_json_string(out, to_string(status));
+    vigil::detail::append_json_string(out, to_string(status));
     const std::pair<const char*, const std::string*> ids[] = {
         {"serviceId", &service.service_id},
         {"version", &service.version},
@@ -126,33 +126,33 @@ struct HealthReport {
       out += ",\"";
       out += id.first;
       out += "\":";
-      detail::append_json_string(out, *id.second);
+      vigil::detail::append_json_string(out, *id.second);
     }
     out += ",\"checks\":{";
     for (std::size_t i = 0; i < checks.size(); ++i) {
       const CheckReport& check = checks[i];
       if (i) out += ',';
-      detail::append_json_string(out, check.name);
+      vigil::detail::append_json_string(out, check.name);
       out += ":[{\"status\":";
-      detail::append_json_string(out, to_string(check.result.status));
+      vigil::detail::append_json_string(out, to_string(check.result.status));
       if (!check.component_type.empty()) {
         out += ",\"componentType\":";
-        detail::append_json_string(out, check.component_type);
+        vigil::detail::append_json_string(out, check.component_type);
       }
       if (check.result.observed_value) {
         out += ",\"observedValue\":";
-        detail::append_json_number(out, *check.result.observed_value);
+        vigil::detail::append_json_number(out, *check.result.observed_value);
       }
       if (!check.result.observed_unit.empty()) {
         out += ",\"observedUnit\":";
-        detail::append_json_string(out, check.result.observed_unit);
+        vigil::detail::append_json_string(out, check.result.observed_unit);
       }
       out += ",\"time\":\"";
-      detail::append_rfc3339(out, check.time);
+      vigil::detail::append_rfc3339(out, check.time);
       out += '"';
       if (!check.result.output.empty()) {
         out += ",\"output\":";
-        detail::append_json_string(out, check.result.output);
+        vigil::detail::append_json_string(out, check.result.output);
       }
       out += "}]";
     }

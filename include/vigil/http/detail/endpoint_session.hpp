@@ -30,9 +30,9 @@
 #include <utility>
 #include <vector>
 
-#include "vigil/http/detail/log_line.hpp"
 #include "vigil/http/endpoint_options.hpp"
 #include "vigil/http/handler.hpp"
+#include "vigil/log.hpp"
 #include "vigil/registry.hpp"
 #include "vigil/version.hpp"
 
@@ -67,7 +67,7 @@ struct EndpointContext {
 
   void log(std::string_view level, std::string_view event, std::uint64_t conn,
            std::string_view reason = {}) const {
-    LogLine line(options.log, level, options.service, event);
+    vigil::LogLine line(options.log, level, options.service, event);
     if (conn != 0) line.field("conn", conn);
     if (!reason.empty()) line.field("reason", reason);
     line.emit();
