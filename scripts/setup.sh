@@ -12,6 +12,8 @@ PACKAGES=(
   prometheus-cpp-dev libfmt-dev libboost-dev zlib1g-dev librdkafka-dev
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
+  # the API reference (cmake --build <dir> --target docs)
+  doxygen
   # the Prometheus server and promtool, for monitoring tests
   prometheus
   # chat services

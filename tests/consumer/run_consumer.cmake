@@ -8,7 +8,8 @@
 #   CONSUMER_ARGS          extra -D arguments, separated by '|'.
 #   EXPECT_ERROR=<regex>   configuring must fail with this in its output.
 #   EXPECT_OUTPUT=<regex>  otherwise build, run ./consumer and match its output.
-#   (neither)              configuring must succeed; nothing is built.
+#   BUILD=ON               (without EXPECT_OUTPUT) build, run nothing.
+#   (none of these)        configuring must succeed; nothing is built.
 # WORK_DIR holds the consumer's build tree.
 function(run)
   execute_process(COMMAND ${ARGV} RESULT_VARIABLE rc OUTPUT_VARIABLE out
@@ -56,10 +57,13 @@ if(DEFINED EXPECT_ERROR)
 endif()
 
 run(${configure})
-if(NOT DEFINED EXPECT_OUTPUT)
+if(NOT DEFINED EXPECT_OUTPUT AND NOT BUILD)
   return()
 endif()
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
+if(NOT DEFINED EXPECT_OUTPUT)
+  return()
+endif()
 run(${WORK_DIR}/build/consumer)
 message(STATUS "consumer output:\n${last_output}")
 if(NOT last_output MATCHES "${EXPECT_OUTPUT}")
