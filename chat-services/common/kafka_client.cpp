@@ -64,3 +64,72 @@ void ConfirmedProducer::dr_cb(RdKafka::Message& message) {
 }
 
 }  // namespace chat
+
+namespace chat {
+
+KafkaPublisher::KafkaPublisher(
+    const std::string& brokers, std::chrono::milliseconds timeout,
+    const std::map<std::string, std::string>& extra) {
+  std::map<std::string, std::string> properties = {
+      {"bootstrap.servers", brokers},
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+      {"linger.ms", "1"},
+      {"message.timeout.ms", std::to_string(timeout.count())},
+  };
+  for (const auto& [key, value] : extra) properties[key] = value;
+  auto conf = kafka_conf(properties);
+  std::string error;
+  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this),
+                error) != RdKafka::Conf::CONF_OK) {
+    throw std::invalid_argument("kafka dr_cb: " + error);
+  }
+  producer_.reset(RdKafka::Producer::create(conf.get(), error));
+  if (!producer_) throw std::runtime_error("kafka producer: " + error);
+  poller_ = std::thread([this] {
+    while (!stopping_) producer_->poll(50);
+  });
+}
+
+KafkaPublisher::~KafkaPublisher() {
+  producer_->flush(2000);
+  // Whatever is still queued fails now, so every caller hears back.
+  producer_->purge(RdKafka::Producer::PURGE_QUEUE |
+                   RdKafka::Producer::PURGE_INFLIGHT);
+  producer_->flush(1000);
+  stopping_ = true;
+  poller_.join();
+  producer_->poll(0);
+}
+
+void KafkaPublisher::publish(const std::string& topic, const std::string& key,
+                             const std::string& payload, Done done) {
+  auto pending = std::make_unique<Done>(std::move(done));
+  const RdKafka::ErrorCode err = producer_->produce(
+      topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+      const_cast<char*>(payload.data()), payload.size(), key.data(), key.size(),
+      0, pending.get());
+  if (err != RdKafka::ERR_NO_ERROR) {
+    (*pending)(false);
+    return;
+  }
+  pending.release();  // dr_cb owns it now
+}
+
+void KafkaPublisher::dr_cb(RdKafka::Message& message) {
+  std::unique_ptr<Done> done(static_cast<Done*>(message.msg_opaque()));
+  const bool ok = message.err() == RdKafka::ERR_NO_ERROR;
+  if (ok) available_ = true;
+  if (done) (*done)(ok);
+}
+
+bool KafkaPublisher::check_broker(std::chrono::milliseconds timeout) {
+  RdKafka::Metadata* metadata = nullptr;
+  const RdKafka::ErrorCode err = producer_->metadata(
+      false, nullptr, &metadata, static_cast<int>(timeout.count()));
+  delete metadata;
+  available_ = err == RdKafka::ERR_NO_ERROR;
+  return available_;
+}
+
+}  // namespace chat

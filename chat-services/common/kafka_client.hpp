@@ -7,10 +7,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 
 namespace chat {
 
@@ -47,6 +49,53 @@ class ConfirmedProducer : public RdKafka::DeliveryReportCb {
  private:
   std::atomic<int> failures_{0};
   std::unique_ptr<RdKafka::Producer> producer_;
+};
+
+}  // namespace chat
+
+namespace chat {
+
+/// Publishes events and reports each one's fate: the API answers 202 only
+/// once the broker acknowledged the write.
+class Publisher {
+ public:
+  using Done = std::function<void(bool acknowledged)>;
+  virtual ~Publisher() = default;
+  /// Calls `done` exactly once, from any thread: true once the broker
+  /// acknowledged, false if it could not be written.
+  virtual void publish(const std::string& topic, const std::string& key,
+                       const std::string& payload, Done done) = 0;
+  /// False while the broker is known to be unreachable (fail fast, and
+  /// report not ready).
+  virtual bool available() const = 0;
+};
+
+/// Publisher on an idempotent librdkafka producer (acks=all). A thread of
+/// its own serves delivery reports; a write not acknowledged within
+/// `timeout` fails.
+class KafkaPublisher final : public Publisher,
+                             public RdKafka::DeliveryReportCb {
+ public:
+  KafkaPublisher(const std::string& brokers, std::chrono::milliseconds timeout,
+                 const std::map<std::string, std::string>& extra = {});
+  /// Waits briefly for outstanding writes, fails the rest, stops the thread.
+  ~KafkaPublisher() override;
+
+  void publish(const std::string& topic, const std::string& key,
+               const std::string& payload, Done done) override;
+  bool available() const override { return available_; }
+
+  /// Asks the broker for metadata (bounded by `timeout`) and records
+  /// whether it answered; run it from a health check.
+  bool check_broker(std::chrono::milliseconds timeout);
+
+  void dr_cb(RdKafka::Message& message) override;
+
+ private:
+  std::unique_ptr<RdKafka::Producer> producer_;
+  std::atomic<bool> available_{true};
+  std::atomic<bool> stopping_{false};
+  std::thread poller_;
 };
 
 }  // namespace chat

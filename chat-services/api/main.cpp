@@ -1,0 +1,148 @@
+// chat-api: the chat HTTP API on 8080, with vigil's /metrics and /health*
+// mounted on the same port.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <vigil/http/handler.hpp>
+#include <vigil/http/health.hpp>
+#include <vigil/http/server_metrics.hpp>
+#include <vigil/process_collector.hpp>
+
+#include "api_service.hpp"
+#include "base64url.hpp"
+#include "flags.hpp"
+#include "http_server.hpp"
+
+namespace {
+
+constexpr const char* kService = "chat-api";
+
+/// The configured secret, or one generated once and kept in the data
+/// directory (mode 0600) so tokens survive restarts.
+std::string jwt_secret(const std::string& configured,
+                       const std::string& data_dir) {
+  if (!configured.empty()) return configured;
+  const std::string path = data_dir + "/jwt.secret";
+  std::ifstream in(path);
+  std::string secret;
+  if (std::getline(in, secret) && secret.size() >= 32) return secret;
+  secret = chat::random_id("") + chat::random_id("");
+  {
+    std::ofstream out(path, std::ios::trunc);
+    out << secret << "\n";
+  }
+  chmod(path.c_str(), 0600);
+  return secret;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  chat::Flags flags(kService, "The chat HTTP API.");
+  flags.add("bind", "CHAT_BIND", "127.0.0.1", "address to listen on")
+      .add("port", "CHAT_API_PORT", "8080", "port (0: any free port)")
+      .add("brokers", "KAFKA_BROKERS", "127.0.0.1:9092",
+           "Kafka bootstrap servers")
+      .add("data-dir", "CHAT_DATA_DIR", "data",
+           "directory of the SQLite store and the generated JWT secret")
+      .add("jwt-secret", "CHAT_JWT_SECRET", "",
+           "HS256 secret, at least 32 bytes (default: generated once and "
+           "kept in the data directory)")
+      .add("demo-users", "CHAT_DEMO_USERS", "true",
+           "create user_a/pass_a and user_b/pass_b (true/false)")
+      .add("password-iterations", "CHAT_PASSWORD_ITERATIONS", "600000",
+           "PBKDF2-HMAC-SHA256 iterations for new passwords")
+      .add("threads", "CHAT_API_THREADS", "2", "HTTP threads")
+      .add("publish-timeout-ms", "CHAT_PUBLISH_TIMEOUT_MS", "5000",
+           "how long a message may wait for Kafka before the API answers 503")
+      .add("max-body-bytes", "CHAT_MAX_BODY_BYTES", "65536",
+           "largest request body (413 beyond)");
+  flags.parse(argc, argv);
+  const std::string demo_users = flags.str("demo-users");
+  if (demo_users != "true" && demo_users != "false") {
+    std::fprintf(stderr, "%s: --demo-users must be true or false\n", kService);
+    return 2;
+  }
+  const vigil::LogSink log = vigil::stderr_log_sink();
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  try {
+    const std::string data_dir = flags.str("data-dir");
+    std::filesystem::create_directories(data_dir);
+    auto store = chat::open_sqlite_store(data_dir + "/chat.db");
+    const chat::JwtSigner jwt(jwt_secret(flags.str("jwt-secret"), data_dir));
+
+    vigil::Registry registry;
+    registry.include(std::make_shared<vigil::ProcessCollector>());
+    vigil::http::HealthRegistry health(registry);
+    chat::KafkaPublisher publisher(flags.str("brokers"),
+                                   std::chrono::milliseconds(flags.integer(
+                                       "publish-timeout-ms", 100, 600000)));
+    vigil::http::CheckOptions kafka_check;
+    kafka_check.probes = vigil::http::Probe::kReadiness;
+    kafka_check.interval = std::chrono::milliseconds(1000);
+    kafka_check.timeout = std::chrono::milliseconds(2000);
+    kafka_check.component_type = "queue";
+    health.add_check("kafka", kafka_check, [&publisher] {
+      return publisher.check_broker(std::chrono::milliseconds(1000))
+                 ? vigil::http::CheckResult::pass()
+                 : vigil::http::CheckResult::fail("broker unreachable");
+    });
+
+    chat::ApiOptions api_options;
+    api_options.password_iterations =
+        static_cast<int>(flags.integer("password-iterations", 1000, 10000000));
+    chat::ApiService api(*store, jwt, publisher, registry, log, api_options);
+    if (demo_users == "true") api.create_demo_users();
+
+    vigil::http::Handler vigil_paths(registry, health);
+    vigil::http::ServerMetrics http_metrics(registry,
+                                            chat::ApiService::routes());
+    chat::HttpServerOptions server_options;
+    server_options.bind = flags.str("bind");
+    server_options.port =
+        static_cast<std::uint16_t>(flags.integer("port", 0, 65535));
+    server_options.threads =
+        static_cast<std::size_t>(flags.integer("threads", 1, 64));
+    server_options.max_body_bytes = static_cast<std::size_t>(
+        flags.integer("max-body-bytes", 1024, 64 * 1024 * 1024));
+    server_options.service = kService;
+    server_options.log = log;
+    chat::HttpServer server(
+        server_options, [&](chat::Request&& req, chat::Respond respond) {
+          if (auto res = vigil_paths.handle(req))
+            return respond(std::move(*res));
+          auto scope = std::make_shared<vigil::http::ServerMetrics::Scope>(
+              http_metrics.track(req.method_string(), req.target()));
+          api.handle(std::move(req),
+                     [scope, respond = std::move(respond)](chat::Response res) {
+                       scope->set_status(res.result_int());
+                       respond(std::move(res));
+                     });
+        });
+    server.start();
+    vigil::LogLine(log, "info", kService, "api_listening")
+        .field("port", server.port())
+        .emit();
+
+    int received = 0;
+    sigwait(&signals, &received);
+    vigil::LogLine(log, "info", kService, "api_stopping")
+        .field("signal", received)
+        .emit();
+    server.stop();
+  } catch (const std::exception& e) {
+    vigil::LogLine(log, "error", kService, "fatal")
+        .field("error", e.what())
+        .emit();
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Runs the chat4all stack on loopback: the development broker, the API and
+# router workers, each logging JSON lines to its own file.
+#
+#   scripts/stack.sh up              start everything, wait until ready
+#   scripts/stack.sh down            stop everything this stack started
+#   scripts/stack.sh status          what runs, on which ports, ready or not
+#   scripts/stack.sh scale-router N  run N routers
+#   scripts/stack.sh kill-router K   kill -9 router K (failover experiments)
+#   scripts/stack.sh logs [NAME]     follow the logs (all, or api, router-1...)
+#
+# Environment:
+#   CHAT_STACK_DIR   state, logs and data (default: .stack in the repo)
+#   CHAT_BIN_DIR     where the binaries are (default: build/release/chat-services)
+#   CHAT_API_PORT    API port (default 8080; 0 picks a free one)
+#   CHAT_ROUTER_PORT first router's metrics port (default 8082; others pick
+#                    free ports); 0 picks a free one
+#   CHAT_PASSWORD_ITERATIONS  PBKDF2 iterations (default 600000)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+STATE=${CHAT_STACK_DIR:-$ROOT/.stack}
+BIN=${CHAT_BIN_DIR:-$ROOT/build/release/chat-services}
+READY_TIMEOUT=${CHAT_READY_TIMEOUT:-60}
+
+die() { echo "stack: $*" >&2; exit 1; }
+log_of() { echo "$STATE/logs/$1.log"; }
+pid_of() { cat "$STATE/pids/$1" 2>/dev/null || true; }
+alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
+
+# The port a service logged in its "listening" event.
+port_of() {
+  grep -ho '"event":"\(api_listening\|endpoint_listening\)"[^}]*"port":[0-9]*' \
+    "$(log_of "$1")" 2>/dev/null | tail -1 | sed 's/.*"port"://'  || true
+}
+
+wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
+  local deadline=$((SECONDS + $1)) what=$2
+  shift 2
+  until "$@"; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.2
+  done
+  return 0
+}
+
+ready() {  # ready NAME: its /health/ready answers 200
+  local port
+  port=$(port_of "$1")
+  [ -n "$port" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health/ready")" = 200 ]
+}
+
+start() {  # start NAME COMMAND...
+  local name=$1
+  shift
+  "$@" >>"$(log_of "$name")" 2>&1 &
+  echo $! >"$STATE/pids/$name"
+}
+
+stop() {  # stop NAME: SIGTERM, then SIGKILL after 15 s
+  local name=$1 pid
+  pid=$(pid_of "$name")
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! wait_for 15 "$name to stop" bash -c "! kill -0 $pid 2>/dev/null"; then
+      echo "stack: $name did not stop in 15 s, killing it" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -f "$STATE/pids/$name"
+}
+
+routers() { ls "$STATE/pids" 2>/dev/null | grep '^router-' | sort -t- -k2 -n || true; }
+
+start_router() {  # start_router K
+  local k=$1 port=0
+  [ "$k" = 1 ] && port=${CHAT_ROUTER_PORT:-8082}
+  start "router-$k" "$BIN/chat-router" --brokers "$(cat "$STATE/broker.address")" \
+    --data-dir "$STATE/data" --metrics-port "$port" --instance "router-$k"
+  wait_for "$READY_TIMEOUT" "router-$k" ready "router-$k" ||
+    die "router-$k not ready after ${READY_TIMEOUT}s; see $(log_of "router-$k")"
+}
+
+up() {
+  [ -x "$BIN/chat-api" ] || die "no binaries in $BIN (build first: cmake --preset release && cmake --build --preset release)"
+  alive broker && die "already running (scripts/stack.sh down first)"
+  mkdir -p "$STATE/pids" "$STATE/logs" "$STATE/data"
+  trap 'echo "stack: interrupted, stopping what was started" >&2; down; exit 130' INT TERM
+  rm -f "$STATE/broker.address"
+  start broker "$BIN/chat-broker" --address-file "$STATE/broker.address"
+  wait_for 30 broker test -s "$STATE/broker.address" ||
+    die "broker did not start; see $(log_of broker)"
+  start api "$BIN/chat-api" --brokers "$(cat "$STATE/broker.address")" \
+    --data-dir "$STATE/data" --port "${CHAT_API_PORT:-8080}" \
+    --password-iterations "${CHAT_PASSWORD_ITERATIONS:-600000}"
+  start_router 1
+  wait_for "$READY_TIMEOUT" api ready api ||
+    die "api not ready after ${READY_TIMEOUT}s; see $(log_of api)"
+  trap - INT TERM
+  status
+}
+
+down() {
+  local r
+  stop api
+  for r in $(routers); do stop "$r"; done
+  stop broker
+  echo "stack: stopped"
+}
+
+status() {
+  local name port state
+  for name in broker api $(routers); do
+    if ! alive "$name"; then
+      state=stopped
+    elif [ "$name" = broker ]; then
+      state="running at $(cat "$STATE/broker.address" 2>/dev/null)"
+    elif ready "$name"; then
+      state=ready
+    else
+      state="not ready"
+    fi
+    port=$(port_of "$name")
+    printf '%-10s %-8s %s\n' "$name" "${port:--}" "$state"
+  done
+}
+
+scale_router() {
+  local want=$1 have k
+  [[ $want =~ ^[0-9]+$ ]] && [ "$want" -ge 1 ] || die "scale-router needs a count >= 1"
+  alive broker || die "the stack is not running"
+  have=$(routers | wc -l)
+  for ((k = have + 1; k <= want; k++)); do start_router "$k"; done
+  for ((k = have; k > want; k--)); do stop "router-$k"; done
+  status
+}
+
+kill_router() {
+  local k=$1
+  alive "router-$k" || die "router-$k is not running"
+  kill -KILL "$(pid_of "router-$k")"
+  rm -f "$STATE/pids/router-$k"
+  echo "stack: killed router-$k"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  scale-router) scale_router "${2:-}" ;;
+  kill-router) kill_router "${2:-}" ;;
+  logs) if [ -n "${2:-}" ]; then tail -F "$(log_of "$2")"; else tail -F "$STATE"/logs/*.log; fi ;;
+  *) sed -n '2,20p' "$0"; exit 2 ;;
+esac
