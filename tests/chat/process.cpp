@@ -109,7 +109,9 @@ std::optional<long> json_int_field(const std::string& line,
   return std::strtol(line.c_str() + at + pattern.size(), nullptr, 10);
 }
 
-std::optional<HttpResponse> http_get(int port, const std::string& target) {
+std::optional<HttpResponse> http_request(
+    int port, const std::string& method, const std::string& target,
+    const std::string& body, const std::vector<std::string>& headers) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return std::nullopt;
   sockaddr_in address{};
@@ -122,9 +124,14 @@ std::optional<HttpResponse> http_get(int port, const std::string& target) {
     close(fd);
     return std::nullopt;
   }
-  const std::string request = "GET " + target +
-                              " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                              "Connection: close\r\n\r\n";
+  std::string request = method + " " + target +
+                        " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        "Connection: close\r\n";
+  for (const auto& header : headers) request += header + "\r\n";
+  if (!body.empty() || method == "POST") {
+    request += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  request += "\r\n" + body;
   if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
       static_cast<ssize_t>(request.size())) {
     close(fd);
@@ -139,8 +146,10 @@ std::optional<HttpResponse> http_get(int port, const std::string& target) {
   if (raw.rfind("HTTP/1.1 ", 0) != 0) return std::nullopt;
   HttpResponse response;
   response.status = std::atoi(raw.c_str() + 9);
-  const auto body = raw.find("\r\n\r\n");
-  if (body != std::string::npos) response.body = raw.substr(body + 4);
+  const auto body_start = raw.find("\r\n\r\n");
+  if (body_start != std::string::npos) {
+    response.body = raw.substr(body_start + 4);
+  }
   return response;
 }
 

@@ -52,8 +52,16 @@ struct HttpResponse {
   int status = 0;
   std::string body;
 };
-/// A blocking GET to 127.0.0.1:port; nullopt if the connection fails.
-std::optional<HttpResponse> http_get(int port, const std::string& target);
+/// A blocking request to 127.0.0.1:port on a fresh connection; `headers`
+/// are complete lines without CRLF. nullopt if the connection fails.
+std::optional<HttpResponse> http_request(
+    int port, const std::string& method, const std::string& target,
+    const std::string& body = {}, const std::vector<std::string>& headers = {});
+
+inline std::optional<HttpResponse> http_get(int port,
+                                            const std::string& target) {
+  return http_request(port, "GET", target);
+}
 
 /// A fresh temporary directory, removed by the destructor.
 class TempDir {
