@@ -8,6 +8,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -294,6 +295,11 @@ const Scenario kScenarios[] = {
      CircuitState::kHalfOpen,
      {"closed>open:consecutive_failures", "open>half_open:wait_elapsed"}},
 };
+
+// A failing scenario is reported by name rather than as raw bytes.
+void PrintTo(const Scenario& scenario, std::ostream* os) {
+  *os << scenario.name;
+}
 
 class Transitions : public ::testing::TestWithParam<Scenario> {};
 
