@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "vigil/kafka/consumer_lag.hpp"
@@ -278,6 +279,7 @@ TEST_F(MockClusterTest, CppConsumerWithoutCommitsHasUnknownLag) {
   vigil::Registry registry;
   vigil::kafka::ConsumerLagOptions options;
   options.group = "payments";  // overrides group.id in the labels
+  options.interval = std::chrono::milliseconds(20);
   {
     vigil::kafka::ConsumerLagProbe probe(consumer.get(), registry, options);
     ASSERT_TRUE(probe.sample());
@@ -292,6 +294,19 @@ TEST_F(MockClusterTest, CppConsumerWithoutCommitsHasUnknownLag) {
     ASSERT_TRUE(probe.sample());
     EXPECT_EQ(lag(registry, "payments", 1), kProduced[1] - 4);
     EXPECT_EQ(lag(registry, "payments", 0), -1);
+
+    // Started, the probe samples on its own thread and sees the next commit
+    // without being asked.
+    probe.start();
+    assignment[0]->set_offset(2);
+    commit = {assignment[0]};
+    ASSERT_EQ(consumer->commitSync(commit), RdKafka::ERR_NO_ERROR);
+    const Deadline deadline = deadline_in(seconds(30));
+    while (lag(registry, "payments", 0) != kProduced[0] - 2) {
+      ASSERT_TRUE(before(deadline)) << "the probe's thread never sampled";
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    probe.stop();
   }
   RdKafka::TopicPartition::destroy(assignment);
   consumer->close();
