@@ -26,7 +26,9 @@ READY_TIMEOUT=${CHAT_READY_TIMEOUT:-60}
 die() { echo "stack: $*" >&2; exit 1; }
 log_of() { echo "$STATE/logs/$1.log"; }
 pid_of() { cat "$STATE/pids/$1" 2>/dev/null || true; }
-alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
+# A killed process lingers as a zombie until its (re)parent reaps it.
+running() { kill -0 "$1" 2>/dev/null && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && running "$pid"; }
 
 # The port a service logged in its "listening" event.
 port_of() {
@@ -50,6 +52,8 @@ ready() {  # ready NAME: its /health/ready answers 200
   [ -n "$port" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health/ready")" = 200 ]
 }
 
+not_running() { ! running "$1"; }
+
 start() {  # start NAME COMMAND...
   local name=$1
   shift
@@ -60,9 +64,9 @@ start() {  # start NAME COMMAND...
 stop() {  # stop NAME: SIGTERM, then SIGKILL after 15 s
   local name=$1 pid
   pid=$(pid_of "$name")
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+  if [ -n "$pid" ] && running "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
-    if ! wait_for 15 "$name to stop" bash -c "! kill -0 $pid 2>/dev/null"; then
+    if ! wait_for 15 "$name to stop" not_running "$pid"; then
       echo "stack: $name did not stop in 15 s, killing it" >&2
       kill -KILL "$pid" 2>/dev/null || true
     fi
@@ -138,7 +142,10 @@ scale_router() {
 kill_router() {
   local k=$1
   alive "router-$k" || die "router-$k is not running"
-  kill -KILL "$(pid_of "router-$k")"
+  local pid
+  pid=$(pid_of "router-$k")
+  kill -KILL "$pid"
+  wait_for 10 "router-$k to die" not_running "$pid" || die "router-$k survived kill -9"
   rm -f "$STATE/pids/router-$k"
   echo "stack: killed router-$k"
 }
