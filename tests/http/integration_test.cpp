@@ -6,9 +6,11 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -38,6 +40,14 @@ using vigil_test::sample_value;
 TEST(ConnectionCap, ThousandKeepAliveConnectionsBeyondTheCapAreRefused) {
   constexpr int kClients = 1000;
   constexpr int kCap = 100;
+  // Both ends of every connection live in this process.
+  rlimit files{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &files), 0);
+  files.rlim_cur = std::max<rlim_t>(files.rlim_cur,
+                                    std::min<rlim_t>(files.rlim_max, 4096));
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &files), 0);
+  ASSERT_GE(files.rlim_cur, rlim_t{2 * kClients + 100})
+      << "raise the hard limit on open files (ulimit -Hn)";
   vigil::Registry registry;
   vigil::http::EndpointOptions options;
   options.max_connections = kCap;

@@ -43,7 +43,9 @@ inline std::string base64(std::string_view in) {
 /// Compares in time that depends only on the lengths, so a client cannot
 /// find a secret byte by byte from response times.
 inline bool constant_time_equals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
+  if (a.size() != b.size()) {
+    return false;
+  }
   unsigned char diff = 0;
   for (std::size_t i = 0; i < a.size(); ++i) {
     diff |= static_cast<unsigned char>(a[i] ^ b[i]);
@@ -86,9 +88,13 @@ struct Auth {
   /// Whether an `Authorization` header value grants access. With both
   /// schemes configured either one does.
   bool allows(std::string_view authorization) const {
-    if (!enabled()) return true;
+    if (!enabled()) {
+      return true;
+    }
     const std::size_t space = authorization.find(' ');
-    if (space == std::string_view::npos) return false;
+    if (space == std::string_view::npos) {
+      return false;
+    }
     const std::string_view scheme = authorization.substr(0, space);
     const std::string_view credentials =
         detail::trim(authorization.substr(space + 1));

@@ -56,14 +56,22 @@ class Endpoint {
       : Endpoint(std::move(options), registry, &health) {}
   Endpoint(const Endpoint&) = delete;
   Endpoint& operator=(const Endpoint&) = delete;
-  ~Endpoint() { stop(); }
+  ~Endpoint() {
+    try {
+      stop();
+    } catch (...) {  // NOLINT(bugprone-empty-catch): a destructor must not
+                     // throw; stop() only throws if joining a thread fails
+    }
+  }
 
   /// Binds, listens and starts the threads. Throws
   /// boost::system::system_error (a std::runtime_error) if the address
   /// cannot be bound, std::logic_error if called twice.
   void start() {
     std::lock_guard<std::mutex> lock(lifecycle_);
-    if (started_) throw std::logic_error("vigil: Endpoint::start called twice");
+    if (started_) {
+      throw std::logic_error("vigil: Endpoint::start called twice");
+    }
     namespace net = boost::asio;
     const EndpointOptions& options = ctx_->options;
     const net::ip::tcp::endpoint address(net::ip::make_address(options.bind),
@@ -90,7 +98,9 @@ class Endpoint {
   /// finish (bounded by write_timeout), then joins the threads. Idempotent.
   void stop() {
     std::lock_guard<std::mutex> lock(lifecycle_);
-    if (!started_ || stopped_) return;
+    if (!started_ || stopped_) {
+      return;
+    }
     stopped_ = true;
     const EndpointOptions& options = ctx_->options;
     ctx_->log("info", "endpoint_stopping", 0);
@@ -104,8 +114,9 @@ class Endpoint {
       std::lock_guard<std::mutex> sessions_lock(ctx_->mutex);
       ctx_->stopping = true;
       for (auto& entry : ctx_->sessions) {
-        if (auto session = entry.second.lock())
+        if (auto session = entry.second.lock()) {
           live.push_back(std::move(session));
+        }
       }
     }
     for (auto& session : live) {
@@ -115,7 +126,9 @@ class Endpoint {
     // Dropped outside the lock: the last reference may destroy a session,
     // whose destructor takes the lock.
     live.clear();
-    for (auto& thread : threads_) thread.join();
+    for (auto& thread : threads_) {
+      thread.join();
+    }
     threads_.clear();
     vigil::LogLine(options.log, "info", options.service, "endpoint_stopped")
         .field("port", std::uint64_t{port_})
@@ -143,14 +156,18 @@ class Endpoint {
         boost::asio::make_strand(ctx.ioc),
         [&ctx](boost::beast::error_code ec,
                boost::asio::ip::tcp::socket socket) {
-          if (ec == boost::asio::error::operation_aborted) return;
+          if (ec == boost::asio::error::operation_aborted) {
+            return;
+          }
           if (ec) {
             // Typically EMFILE: retry shortly instead of spinning.
             ctx.log("error", "accept_failed", 0, ec.message());
             ctx.accept_retry.expires_after(std::chrono::milliseconds(100));
             ctx.accept_retry.async_wait(
                 [&ctx](boost::beast::error_code wait_ec) {
-                  if (!wait_ec) accept(ctx);
+                  if (!wait_ec) {
+                    accept(ctx);
+                  }
                 });
             return;
           }
@@ -176,7 +193,9 @@ class Endpoint {
         std::make_shared<detail::Session>(std::move(socket), ctx, id);
     {
       std::lock_guard<std::mutex> lock(ctx.mutex);
-      if (ctx.stopping) return;  // the session closes as it is destroyed
+      if (ctx.stopping) {
+        return;  // the session closes as it is destroyed
+      }
       ctx.sessions.emplace(id, session);
     }
     session->start();

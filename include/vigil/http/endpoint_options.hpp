@@ -29,7 +29,7 @@ struct EndpointOptions {
   /// Connections beyond this are answered 503 and closed at once.
   std::size_t max_connections = 256;
   /// Largest request accepted: header and body each (431 / 413 beyond).
-  std::size_t max_request_bytes = 16 * 1024;
+  std::size_t max_request_bytes = std::size_t{16} * 1024;
   /// Time a request may take to arrive once its first byte has: bounds
   /// slow clients (slowloris).
   std::chrono::milliseconds read_timeout{10000};

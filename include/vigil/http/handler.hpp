@@ -129,13 +129,17 @@ class Handler {
   }
 
   /// The response for a vigil path, or std::nullopt. Works with any Beast
-  /// request type (any body); the body is ignored.
+  /// request type (any body); the body is ignored. The response is ready to
+  /// write: calling prepare_payload() on it again would zero the
+  /// Content-Length a HEAD response carries.
   template <class Request>
   std::optional<Response> handle(const Request& req) const {
     namespace bh = boost::beast::http;
     const Route which =
         route(detail::target_path(detail::to_std(req.target())));
-    if (which == Route::kNone) return std::nullopt;
+    if (which == Route::kNone) {
+      return std::nullopt;
+    }
     Response res{bh::status::ok, req.version()};
     res.keep_alive(req.keep_alive());
     const bh::verb method = req.method();
@@ -172,14 +176,26 @@ class Handler {
   enum class Route { kNone, kMetrics, kHealth, kLive, kReady, kStarted };
 
   Route route(std::string_view path) const {
-    if (path == options_.metrics_path) return Route::kMetrics;
+    if (path == options_.metrics_path) {
+      return Route::kMetrics;
+    }
     const std::string_view health = options_.health_path;
-    if (path.substr(0, health.size()) != health) return Route::kNone;
+    if (path.substr(0, health.size()) != health) {
+      return Route::kNone;
+    }
     const std::string_view rest = path.substr(health.size());
-    if (rest.empty()) return Route::kHealth;
-    if (rest == "/live") return Route::kLive;
-    if (rest == "/ready") return Route::kReady;
-    if (rest == "/started") return Route::kStarted;
+    if (rest.empty()) {
+      return Route::kHealth;
+    }
+    if (rest == "/live") {
+      return Route::kLive;
+    }
+    if (rest == "/ready") {
+      return Route::kReady;
+    }
+    if (rest == "/started") {
+      return Route::kStarted;
+    }
     return Route::kNone;
   }
 

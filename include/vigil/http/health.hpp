@@ -122,7 +122,9 @@ struct HealthReport {
         {"version", &service.version},
         {"description", &service.description}};
     for (const auto& id : ids) {
-      if (id.second->empty()) continue;
+      if (id.second->empty()) {
+        continue;
+      }
       out += ",\"";
       out += id.first;
       out += "\":";
@@ -131,7 +133,9 @@ struct HealthReport {
     out += ",\"checks\":{";
     for (std::size_t i = 0; i < checks.size(); ++i) {
       const CheckReport& check = checks[i];
-      if (i) out += ',';
+      if (i) {
+        out += ',';
+      }
       vigil::detail::append_json_string(out, check.name);
       out += ":[{\"status\":";
       vigil::detail::append_json_string(out, to_string(check.result.status));
@@ -193,7 +197,9 @@ class HealthState : public prometheus::Collectable {
         {Probe::kStartup, "startup"}};
     for (const CheckReport& check : report(std::nullopt).checks) {
       for (const auto& kind : kKinds) {
-        if (!has_probe(check.probes, kind.first)) continue;
+        if (!has_probe(check.probes, kind.first)) {
+          continue;
+        }
         prometheus::ClientMetric metric;
         metric.label = {{"check", check.name}, {"kind", kind.second}};
         metric.gauge.value =
@@ -201,7 +207,9 @@ class HealthState : public prometheus::Collectable {
         family.metric.push_back(std::move(metric));
       }
     }
-    if (family.metric.empty()) return {};
+    if (family.metric.empty()) {
+      return {};
+    }
     return {std::move(family)};
   }
 
@@ -211,7 +219,9 @@ class HealthState : public prometheus::Collectable {
     const auto now = Clock::now();
     std::lock_guard<std::mutex> lock(mutex);
     for (const auto& check : checks) {
-      if (probe && !has_probe(check->options.probes, *probe)) continue;
+      if (probe && !has_probe(check->options.probes, *probe)) {
+        continue;
+      }
       CheckReport entry{check->name, check->options.component_type,
                         check->options.probes, check->result, check->time};
       if (check->running && now - check->started > check->options.timeout) {
@@ -220,7 +230,9 @@ class HealthState : public prometheus::Collectable {
             std::to_string(check->options.timeout.count()) + " ms");
         entry.time = std::chrono::system_clock::now();
       }
-      if (entry.result.status > out.status) out.status = entry.result.status;
+      if (entry.result.status > out.status) {
+        out.status = entry.result.status;
+      }
       out.checks.push_back(std::move(entry));
     }
     return out;
@@ -299,15 +311,18 @@ class HealthRegistry {
       state_->stopping = true;
     }
     state_->wake.notify_all();
-    for (auto& thread : threads_) thread.join();
+    for (auto& thread : threads_) {
+      thread.join();
+    }
   }
 
   /// Adds a check run every options.interval on its own thread, starting
   /// now. Throws std::invalid_argument for a duplicate or empty name.
   void add_check(std::string name, CheckOptions options,
                  std::function<CheckResult()> check) {
-    if (!check)
+    if (!check) {
       throw std::invalid_argument("vigil: health check without a function");
+    }
     detail::HealthState::Check* added =
         add(std::move(name), std::move(options), std::move(check),
             CheckResult::fail("pending: first run not finished"));
@@ -330,7 +345,9 @@ class HealthRegistry {
   void set(std::string_view name, CheckResult result) {
     std::lock_guard<std::mutex> lock(state_->mutex);
     for (auto& check : state_->checks) {
-      if (check->name != name) continue;
+      if (check->name != name) {
+        continue;
+      }
       check->result = std::move(result);
       check->time = std::chrono::system_clock::now();
       return;
@@ -350,8 +367,9 @@ class HealthRegistry {
   detail::HealthState::Check* add(std::string name, CheckOptions options,
                                   std::function<CheckResult()> run,
                                   CheckResult initial) {
-    if (name.empty())
+    if (name.empty()) {
       throw std::invalid_argument("vigil: empty health check name");
+    }
     auto check = std::make_unique<detail::HealthState::Check>();
     check->name = std::move(name);
     check->options = std::move(options);

@@ -47,7 +47,9 @@ class RouteTemplates {
       std::size_t pos = 1;  // past a '/'
       while (pos <= parsed.text.size()) {
         std::size_t end = parsed.text.find('/', pos);
-        if (end == std::string::npos) end = parsed.text.size();
+        if (end == std::string::npos) {
+          end = parsed.text.size();
+        }
         const bool parameter = end - pos >= 2 && parsed.text[pos] == '{' &&
                                parsed.text[end - 1] == '}';
         parsed.segments.push_back({pos, end - pos, parameter});
@@ -90,17 +92,23 @@ class RouteTemplates {
 
   static bool matches(const Template& t, std::string_view path,
                       std::size_t& literals) {
-    if (path.empty() || path[0] != '/') return false;
+    if (path.empty() || path[0] != '/') {
+      return false;
+    }
     std::size_t i = 0;
     while (!path.empty()) {
       path.remove_prefix(1);
       const std::size_t end = path.find('/');
       const std::string_view segment = path.substr(0, end);
       path.remove_prefix(end == std::string_view::npos ? path.size() : end);
-      if (i == t.segments.size()) return false;
+      if (i == t.segments.size()) {
+        return false;
+      }
       const Segment& expected = t.segments[i++];
       if (expected.parameter) {
-        if (segment.empty()) return false;
+        if (segment.empty()) {
+          return false;
+        }
       } else if (segment !=
                  std::string_view(t.text).substr(expected.pos, expected.size)) {
         return false;
@@ -147,7 +155,9 @@ class ServerMetrics {
           status_(other.status_) {}
     Scope& operator=(Scope&&) = delete;
     ~Scope() {
-      if (owner_ != nullptr) owner_->finish(method_, route_, start_, status_);
+      if (owner_ != nullptr) {
+        owner_->finish(method_, route_, start_, status_);
+      }
     }
 
     void set_status(unsigned status) { status_ = status; }
@@ -214,7 +224,9 @@ class ServerMetrics {
         "GET",   "HEAD",    "POST",    "PUT",  "DELETE",
         "PATCH", "OPTIONS", "CONNECT", "TRACE"};
     for (const std::string_view known : kMethods) {
-      if (method == known) return known;
+      if (method == known) {
+        return known;
+      }
     }
     return "OTHER";
   }

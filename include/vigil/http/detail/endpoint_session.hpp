@@ -68,8 +68,12 @@ struct EndpointContext {
   void log(std::string_view level, std::string_view event, std::uint64_t conn,
            std::string_view reason = {}) const {
     vigil::LogLine line(options.log, level, options.service, event);
-    if (conn != 0) line.field("conn", conn);
-    if (!reason.empty()) line.field("reason", reason);
+    if (conn != 0) {
+      line.field("conn", conn);
+    }
+    if (!reason.empty()) {
+      line.field("reason", reason);
+    }
     line.emit();
   }
 
@@ -118,7 +122,9 @@ class Session : public std::enable_shared_from_this<Session> {
   /// now; one writing a response finishes it first. Runs on the strand.
   void shutdown() {
     stopping_ = true;
-    if (phase_ != Phase::kWriting) stream_.cancel();
+    if (phase_ != Phase::kWriting) {
+      stream_.cancel();
+    }
   }
 
   boost::asio::any_io_executor executor() { return stream_.get_executor(); }
@@ -129,9 +135,13 @@ class Session : public std::enable_shared_from_this<Session> {
   static constexpr std::size_t kMaxDrainBytes = 1 << 20;
 
   void await_request() {
-    if (stopping_) return close();
+    if (stopping_) {
+      return close();
+    }
     phase_ = Phase::kIdle;
-    if (buffer_.size() > 0) return read_request();  // pipelined
+    if (buffer_.size() > 0) {
+      return read_request();  // pipelined
+    }
     stream_.expires_after(ctx_.options.idle_timeout);
     stream_.async_read_some(buffer_.prepare(kFirstRead),
                             boost::beast::bind_front_handler(
@@ -183,7 +193,9 @@ class Session : public std::enable_shared_from_this<Session> {
                   bh::make_error_code(bh::error::bad_method).category()) {
       return reject(bh::status::bad_request, "malformed");
     }
-    if (ec) return close();  // reset, or cancelled by shutdown()
+    if (ec) {
+      return close();  // reset, or cancelled by shutdown()
+    }
 
     const auto& req = parser_->get();
     std::optional<Response> res;
@@ -198,7 +210,9 @@ class Session : public std::enable_shared_from_this<Session> {
       res = text_response(bh::status::not_found, "not found\n", req.version());
       res->keep_alive(req.keep_alive());
     }
-    if (stopping_) res->keep_alive(false);
+    if (stopping_) {
+      res->keep_alive(false);
+    }
     write(std::move(*res));
   }
 
@@ -232,10 +246,14 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_write(boost::beast::error_code ec, std::size_t) {
-    if (ec) return close();
+    if (ec) {
+      return close();
+    }
     const bool keep_alive = response_.keep_alive();
     response_ = {};
-    if (!keep_alive || stopping_) return linger_close();
+    if (!keep_alive || stopping_) {
+      return linger_close();
+    }
     await_request();
   }
 
@@ -247,7 +265,9 @@ class Session : public std::enable_shared_from_this<Session> {
     phase_ = Phase::kClosing;
     boost::beast::error_code ec;
     stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
-    if (ec || stopping_) return close();
+    if (ec || stopping_) {
+      return close();
+    }
     stream_.expires_after(std::min<std::chrono::milliseconds>(
         ctx_.options.read_timeout, std::chrono::seconds(1)));
     drain();
@@ -259,8 +279,9 @@ class Session : public std::enable_shared_from_this<Session> {
                             [self = shared_from_this()](
                                 boost::beast::error_code ec, std::size_t n) {
                               self->drained_ += n;
-                              if (ec || self->drained_ > kMaxDrainBytes)
+                              if (ec || self->drained_ > kMaxDrainBytes) {
                                 return self->close();
+                              }
                               self->drain();
                             });
   }

@@ -36,7 +36,9 @@ inline void gzip_compress(std::string_view in, std::string& out, int level) {
   const int rc = deflate(&zs, Z_FINISH);
   out.resize(zs.total_out);
   deflateEnd(&zs);
-  if (rc != Z_STREAM_END) throw std::runtime_error("vigil: deflate failed");
+  if (rc != Z_STREAM_END) {
+    throw std::runtime_error("vigil: deflate failed");
+  }
 }
 
 }  // namespace detail

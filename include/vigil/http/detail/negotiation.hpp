@@ -17,9 +17,13 @@ inline char ascii_lower(char c) {
 }
 
 inline bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
+  if (a.size() != b.size()) {
+    return false;
+  }
   for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) {
+      return false;
+    }
   }
   return true;
 }
@@ -59,13 +63,21 @@ inline std::string_view next_piece(std::string_view& list, char separator) {
 /// A qvalue in thousandths (0..1000), or -1 if malformed: "0", "0.5",
 /// "1.000"; at most three decimals, never above 1.
 inline int parse_qvalue(std::string_view text) {
-  if (text.empty() || (text[0] != '0' && text[0] != '1')) return -1;
+  if (text.empty() || (text[0] != '0' && text[0] != '1')) {
+    return -1;
+  }
   int value = (text[0] - '0') * 1000;
-  if (text.size() == 1) return value;
-  if (text[1] != '.' || text.size() > 5) return -1;
+  if (text.size() == 1) {
+    return value;
+  }
+  if (text[1] != '.' || text.size() > 5) {
+    return -1;
+  }
   int scale = 100;
   for (std::size_t i = 2; i < text.size(); ++i, scale /= 10) {
-    if (text[i] < '0' || text[i] > '9') return -1;
+    if (text[i] < '0' || text[i] > '9') {
+      return -1;
+    }
     value += (text[i] - '0') * scale;
   }
   return value > 1000 ? -1 : value;
@@ -91,7 +103,9 @@ void for_each_element(std::string_view header, Visit&& visit) {
     while (valid && !element.empty()) {
       const std::string_view param = trim(next_piece(element, ';'));
       const std::size_t eq = param.find('=');
-      if (eq == std::string_view::npos) continue;
+      if (eq == std::string_view::npos) {
+        continue;
+      }
       const std::string_view name = trim(param.substr(0, eq));
       std::string_view value = trim(param.substr(eq + 1));
       if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
@@ -104,7 +118,9 @@ void for_each_element(std::string_view header, Visit&& visit) {
         parsed.version = value;
       }
     }
-    if (valid) visit(static_cast<const ListElement&>(parsed));
+    if (valid) {
+      visit(static_cast<const ListElement&>(parsed));
+    }
   }
 }
 
