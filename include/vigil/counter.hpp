@@ -10,6 +10,9 @@
 
 VIGIL_NAMESPACE_BEGIN
 
+template <class Handle>
+class Family;
+
 /// A monotonic counter series: a cheap handle to cache and copy freely.
 ///
 /// inc() takes no lock and allocates nothing: each thread adds to its own
@@ -29,14 +32,13 @@ VIGIL_NAMESPACE_BEGIN
 /// vigil_updates_rejected_total{metric="..."}.
 class Counter {
  public:
-  Counter(detail::Cell* cells, detail::FamilyStats* stats) noexcept
-      : cells_(cells), stats_(stats) {}
-
   /// Cells of a counter's run: whole increments, then fractional ones.
   static constexpr std::size_t kCells = 2;
 
+  /// Adds one.
   void inc() noexcept { add(kWhole, std::uint64_t{1}); }
 
+  /// Adds `amount` (>= 0 and finite; anything else is rejected and counted).
   void inc(double amount) noexcept {
     if (VIGIL_UNLIKELY(!(amount >= 0) || std::isinf(amount))) {
       stats_->rejected.fetch_add(1, std::memory_order_relaxed);
@@ -62,6 +64,12 @@ class Counter {
   static constexpr std::size_t kWhole = 0;
   static constexpr std::size_t kFraction = 1;
   static constexpr double kExactIntegers = 9007199254740992.0;  // 2^53
+
+  // Handles come from Family::with().
+  template <class Handle>
+  friend class Family;
+  Counter(detail::Cell* cells, detail::FamilyStats* stats) noexcept
+      : cells_(cells), stats_(stats) {}
 
   template <class T>
   void add(std::size_t index, T amount) noexcept {

@@ -306,12 +306,17 @@ class Family : public detail::FamilyCore {
  public:
   using FamilyCore::FamilyCore;
 
+  /// The series for `values` (one per label name, in order), created the
+  /// first time. Throws std::invalid_argument for a wrong count.
   Handle with(std::initializer_list<std::string_view> values) {
     return handle(series(values.begin(), values.size()));
   }
+  /// with() for label values computed at run time.
   Handle with(const std::vector<std::string_view>& values) {
     return handle(series(values.data(), values.size()));
   }
+  /// with() for owned strings (allocates a view per call; prefer the
+  /// overloads above on hot paths).
   Handle with(const std::vector<std::string>& values) {
     std::vector<std::string_view> views(values.begin(), values.end());
     return with(views);
@@ -322,6 +327,7 @@ class Family : public detail::FamilyCore {
   bool remove(std::initializer_list<std::string_view> values) {
     return hide(values.begin(), values.size());
   }
+  /// remove() for label values computed at run time.
   bool remove(const std::vector<std::string_view>& values) {
     return hide(values.data(), values.size());
   }

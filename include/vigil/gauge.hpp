@@ -7,6 +7,9 @@
 
 VIGIL_NAMESPACE_BEGIN
 
+template <class Handle>
+class Family;
+
 /// A gauge series: a value that goes up and down, or is set outright.
 ///
 /// A gauge cannot be striped (set() must win over every earlier inc()), so
@@ -21,10 +24,11 @@ VIGIL_NAMESPACE_BEGIN
 ///     depth.set(42);
 class Gauge {
  public:
-  explicit Gauge(detail::Cell* cell) noexcept : cell_(cell) {}
-
+  /// Replaces the value.
   void set(double v) noexcept { detail::store_double(*cell_, v); }
+  /// Adds `amount`.
   void inc(double amount = 1.0) noexcept { detail::add_shared(*cell_, amount); }
+  /// Subtracts `amount`.
   void dec(double amount = 1.0) noexcept {
     detail::add_shared(*cell_, -amount);
   }
@@ -33,9 +37,15 @@ class Gauge {
     const auto now = std::chrono::system_clock::now().time_since_epoch();
     set(std::chrono::duration<double>(now).count());
   }
+  /// The current value.
   double value() const noexcept { return detail::load_double(*cell_); }
 
  private:
+  // Handles come from Family::with().
+  template <class Handle>
+  friend class Family;
+  explicit Gauge(detail::Cell* cell) noexcept : cell_(cell) {}
+
   detail::Cell* cell_;
 };
 

@@ -10,12 +10,17 @@
 
 VIGIL_NAMESPACE_BEGIN
 
+template <class Handle>
+class Family;
+
 /// A consistent read of one histogram series: `count` is the sum of the
 /// buckets, so `_count` always equals the `+Inf` bucket in a scrape.
 struct HistogramSnapshot {
   /// Cumulative counts, one per finite bound, then `+Inf`.
   std::vector<std::uint64_t> cumulative;
+  /// Number of observations (the `+Inf` bucket).
   std::uint64_t count = 0;
+  /// Sum of the observations.
   double sum = 0;
 };
 
@@ -38,18 +43,10 @@ struct HistogramSnapshot {
 /// vigil_updates_rejected_total{metric="..."}.
 class Histogram {
  public:
-  /// `bounds` must be readable up to the next multiple of kBoundsAlignment,
-  /// padded with +Inf.
+  /// Padding of the bounds array the bucket search reads.
   static constexpr std::size_t kBoundsAlignment = 4;
 
-  /// Cell layout of a run: one count per bucket (bounds + `+Inf`), then sum.
-  Histogram(detail::Cell* cells, const double* bounds, std::size_t bound_count,
-            detail::FamilyStats* stats) noexcept
-      : cells_(cells),
-        bounds_(bounds),
-        bound_count_(bound_count),
-        stats_(stats) {}
-
+  /// Counts `v` (NaN is rejected and counted).
   void observe(double v) noexcept {
     if (VIGIL_UNLIKELY(std::isnan(v))) {
       stats_->rejected.fetch_add(1, std::memory_order_relaxed);
@@ -67,6 +64,7 @@ class Histogram {
     }
   }
 
+  /// A consistent read of the buckets, count and sum.
   HistogramSnapshot snapshot() const {
     HistogramSnapshot snap;
     snap.cumulative.resize(bound_count_ + 1);
@@ -79,6 +77,18 @@ class Histogram {
   }
 
  private:
+  // Handles come from Family::with(). `bounds` must be readable up to the
+  // next multiple of kBoundsAlignment, padded with +Inf.
+  template <class Handle>
+  friend class Family;
+  /// Cell layout of a run: one count per bucket (bounds + `+Inf`), then sum.
+  Histogram(detail::Cell* cells, const double* bounds, std::size_t bound_count,
+            detail::FamilyStats* stats) noexcept
+      : cells_(cells),
+        bounds_(bounds),
+        bound_count_(bound_count),
+        stats_(stats) {}
+
   /// Index of the first bound >= v (`le` is inclusive); bound_count_ for
   /// `+Inf`. For the usual few buckets, counts the bounds below v four at a
   /// time with no branch on v (the compiler emits packed compares); the

@@ -50,6 +50,8 @@ inline LogSink stderr_log_sink() {
 ///         .field("partitions", 3).field("group", "router").emit();
 class LogLine {
  public:
+  /// Starts a line with `ts` (now, RFC 3339 UTC), `level`, `service` and
+  /// `event`. `sink` must outlive the LogLine.
   LogLine(const LogSink& sink, std::string_view level, std::string_view service,
           std::string_view event)
       : sink_(sink) {
@@ -60,18 +62,22 @@ class LogLine {
     field("level", level).field("service", service).field("event", event);
   }
 
+  /// Adds `"key":"value"`, escaped.
   LogLine& field(std::string_view key, std::string_view value) {
     if (!sink_) return *this;
     start_field(key);
     detail::append_json_string(line_, value);
     return *this;
   }
+  /// Adds a string field.
   LogLine& field(std::string_view key, const char* value) {
     return field(key, std::string_view(value));
   }
+  /// Adds a string field.
   LogLine& field(std::string_view key, const std::string& value) {
     return field(key, std::string_view(value));
   }
+  /// Adds `true` or `false`.
   LogLine& field(std::string_view key, bool value) {
     if (!sink_) return *this;
     start_field(key);
@@ -82,6 +88,7 @@ class LogLine {
             std::enable_if_t<std::is_arithmetic<Number>::value &&
                                  !std::is_same<Number, bool>::value,
                              int> = 0>
+  /// Adds a number (non-finite ones as null).
   LogLine& field(std::string_view key, Number value) {
     if (!sink_) return *this;
     start_field(key);

@@ -27,6 +27,7 @@ VIGIL_NAMESPACE_BEGIN
 /// Where /proc is missing, the metrics it cannot read are left out.
 class ProcessCollector : public prometheus::Collectable {
  public:
+  /// Reads /proc now; metrics it cannot read are left out.
   std::vector<prometheus::MetricFamily> Collect() const override {
     std::vector<prometheus::MetricFamily> out;
     const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));

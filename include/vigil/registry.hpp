@@ -18,6 +18,7 @@
 
 VIGIL_NAMESPACE_BEGIN
 
+/// Settings of a Registry.
 struct RegistryOptions {
   /// Default series limit of each family (FamilyOptions::max_series
   /// overrides it): the cardinality guard that keeps memory bounded.
@@ -51,10 +52,13 @@ struct RegistryOptions {
 /// std::invalid_argument.
 class Registry : public prometheus::Collectable {
  public:
+  /// An empty registry.
   explicit Registry(RegistryOptions options = {}) : options_(options) {}
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
 
+  /// Registers (or returns the existing) counter family `name` with
+  /// `label_names`. Name counters `..._total`.
   CounterFamily& counter(std::string name, std::string help,
                          std::vector<std::string> label_names = {},
                          FamilyOptions options = {}) {
@@ -63,6 +67,7 @@ class Registry : public prometheus::Collectable {
                         {}, std::move(options));
   }
 
+  /// Registers (or returns the existing) gauge family.
   GaugeFamily& gauge(std::string name, std::string help,
                      std::vector<std::string> label_names = {},
                      FamilyOptions options = {}) {
@@ -71,6 +76,8 @@ class Registry : public prometheus::Collectable {
                       std::move(options));
   }
 
+  /// Registers (or returns the existing) histogram family with finite,
+  /// strictly increasing `bounds` (`+Inf` is implicit).
   HistogramFamily& histogram(
       std::string name, std::string help,
       std::vector<std::string> label_names = {},
@@ -111,6 +118,7 @@ class Registry : public prometheus::Collectable {
     writer.end();
   }
 
+  /// The exposition of everything this registry serves, in a new string.
   std::string scrape(
       ExpositionFormat format = ExpositionFormat::kPrometheusText) const {
     std::string out;
