@@ -76,6 +76,18 @@ TEST_F(EndpointTest, BindsLoopbackOnAFreePortAndLogsStart) {
   EXPECT_THROW(endpoint_->start(), std::logic_error);
 }
 
+TEST_F(EndpointTest, OptionsTakeDesignatedInitializers) {
+  // The shape services write (C++20), as in the issue. GCC 12's -Wextra
+  // flags the omitted members, which take their defaults by design.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+  Endpoint endpoint({.bind = "127.0.0.1", .port = 0}, registry_, health_);
+#pragma GCC diagnostic pop
+  endpoint.start();
+  Client c(ioc_, endpoint.port());
+  EXPECT_EQ(c.get("/health/ready").result(), bh::status::ok);
+}
+
 TEST_F(EndpointTest, PortInUseThrows) {
   start();
   EndpointOptions options;
