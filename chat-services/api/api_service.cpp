@@ -175,7 +175,8 @@ std::vector<std::string> ApiService::routes() {
 
 void ApiService::handle(Request&& req, Respond respond) {
   const auto target = req.target();
-  const std::string path(path_of(std::string_view(target.data(), target.size())));
+  const std::string path(
+      path_of(std::string_view(target.data(), target.size())));
   const auto parts = segments(path);
   const auto method = req.method();
   if (path == "/auth/register" || path == "/auth/token") {

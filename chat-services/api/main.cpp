@@ -1,6 +1,5 @@
 // chat-api: the chat HTTP API on 8080, with vigil's /metrics and /health*
 // mounted on the same port.
-#include <signal.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -15,6 +14,7 @@
 #include "base64url.hpp"
 #include "flags.hpp"
 #include "http_server.hpp"
+#include "service.hpp"
 
 namespace {
 
@@ -67,11 +67,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const vigil::LogSink log = vigil::stderr_log_sink();
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const chat::Signals signals;
 
   try {
     const std::string data_dir = flags.str("data-dir");
@@ -132,8 +128,7 @@ int main(int argc, char** argv) {
         .field("port", server.port())
         .emit();
 
-    int received = 0;
-    sigwait(&signals, &received);
+    const int received = signals.wait();
     vigil::LogLine(log, "info", kService, "api_stopping")
         .field("signal", received)
         .emit();

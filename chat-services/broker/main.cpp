@@ -8,7 +8,6 @@
 // stack's tests simulate a broker outage without losing the address.
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
-#include <signal.h>
 
 #include <cstdio>
 #include <fstream>
@@ -16,6 +15,7 @@
 #include <vigil/log.hpp>
 
 #include "flags.hpp"
+#include "service.hpp"
 
 namespace {
 
@@ -41,10 +41,7 @@ int main(int argc, char** argv) {
 
   // Block the signals before librdkafka starts threads, so they inherit the
   // mask and sigwait() below is the only place that sees them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  for (int s : {SIGINT, SIGTERM, SIGUSR1, SIGUSR2}) sigaddset(&signals, s);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const chat::Signals signals({SIGINT, SIGTERM, SIGUSR1, SIGUSR2});
 
   char error[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
@@ -81,8 +78,7 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   for (;;) {
-    int received = 0;
-    sigwait(&signals, &received);
+    const int received = signals.wait();
     if (received == SIGUSR1 || received == SIGUSR2) {
       for (int id = 1; id <= brokers; ++id) {
         if (received == SIGUSR1) {

@@ -18,28 +18,40 @@ std::unique_ptr<RdKafka::Conf> kafka_conf(
   return conf;
 }
 
-ConfirmedProducer::ConfirmedProducer(
-    const std::string& brokers,
-    const std::map<std::string, std::string>& extra) {
+namespace {
+
+/// An idempotent producer with acks=all reporting deliveries to `reports`:
+/// exactly-once per partition on the broker side, and no ack before every
+/// in-sync replica has the write, so an acknowledged message is not lost.
+std::unique_ptr<RdKafka::Producer> idempotent_producer(
+    const std::string& brokers, std::chrono::milliseconds timeout,
+    const std::map<std::string, std::string>& extra,
+    RdKafka::DeliveryReportCb* reports) {
   std::map<std::string, std::string> properties = {
       {"bootstrap.servers", brokers},
-      // Exactly-once per partition on the broker side, and no ack before
-      // every in-sync replica has the write: an accepted message is not lost.
       {"enable.idempotence", "true"},
       {"acks", "all"},
-      {"linger.ms", "2"},
-      {"message.timeout.ms", "10000"},
+      {"linger.ms", "1"},
+      {"message.timeout.ms", std::to_string(timeout.count())},
   };
   for (const auto& [key, value] : extra) properties[key] = value;
   auto conf = kafka_conf(properties);
   std::string error;
-  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this),
-                error) != RdKafka::Conf::CONF_OK) {
+  if (conf->set("dr_cb", reports, error) != RdKafka::Conf::CONF_OK) {
     throw std::invalid_argument("kafka dr_cb: " + error);
   }
-  producer_.reset(RdKafka::Producer::create(conf.get(), error));
-  if (!producer_) throw std::runtime_error("kafka producer: " + error);
+  std::unique_ptr<RdKafka::Producer> producer(
+      RdKafka::Producer::create(conf.get(), error));
+  if (!producer) throw std::runtime_error("kafka producer: " + error);
+  return producer;
 }
+
+}  // namespace
+
+ConfirmedProducer::ConfirmedProducer(
+    const std::string& brokers, const std::map<std::string, std::string>& extra)
+    : producer_(idempotent_producer(brokers, std::chrono::seconds(10), extra,
+                                    this)) {}
 
 bool ConfirmedProducer::produce(const std::string& topic, std::string_view key,
                                 std::string_view payload) {
@@ -63,29 +75,10 @@ void ConfirmedProducer::dr_cb(RdKafka::Message& message) {
   if (message.err() != RdKafka::ERR_NO_ERROR) ++failures_;
 }
 
-}  // namespace chat
-
-namespace chat {
-
-KafkaPublisher::KafkaPublisher(
-    const std::string& brokers, std::chrono::milliseconds timeout,
-    const std::map<std::string, std::string>& extra) {
-  std::map<std::string, std::string> properties = {
-      {"bootstrap.servers", brokers},
-      {"enable.idempotence", "true"},
-      {"acks", "all"},
-      {"linger.ms", "1"},
-      {"message.timeout.ms", std::to_string(timeout.count())},
-  };
-  for (const auto& [key, value] : extra) properties[key] = value;
-  auto conf = kafka_conf(properties);
-  std::string error;
-  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this),
-                error) != RdKafka::Conf::CONF_OK) {
-    throw std::invalid_argument("kafka dr_cb: " + error);
-  }
-  producer_.reset(RdKafka::Producer::create(conf.get(), error));
-  if (!producer_) throw std::runtime_error("kafka producer: " + error);
+KafkaPublisher::KafkaPublisher(const std::string& brokers,
+                               std::chrono::milliseconds timeout,
+                               const std::map<std::string, std::string>& extra)
+    : producer_(idempotent_producer(brokers, timeout, extra, this)) {
   poller_ = std::thread([this] {
     while (!stopping_) producer_->poll(50);
   });

@@ -51,10 +51,6 @@ class ConfirmedProducer : public RdKafka::DeliveryReportCb {
   std::unique_ptr<RdKafka::Producer> producer_;
 };
 
-}  // namespace chat
-
-namespace chat {
-
 /// Publishes events and reports each one's fate: the API answers 202 only
 /// once the broker acknowledged the write.
 class Publisher {

@@ -12,6 +12,7 @@
 
 #include "flags.hpp"
 #include "router.hpp"
+#include "service.hpp"
 
 namespace {
 
@@ -42,11 +43,7 @@ int main(int argc, char** argv) {
 
   const vigil::LogSink log = vigil::stderr_log_sink();
   // Signals go to the waiting thread below only.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const chat::Signals signals;
 
   chat::RouterOptions options;
   options.brokers = flags.str("brokers");
@@ -96,20 +93,23 @@ int main(int argc, char** argv) {
         .emit();
 
     std::thread waiter([&] {
-      int received = 0;
-      sigwait(&signals, &received);
+      const int received = signals.wait();
       vigil::LogLine(log, "info", kService, "signal")
           .field("signal", received)
           .emit();
       router.request_stop();
     });
+    // However run() ends, the waiter must end too: a signal wakes it if it
+    // is still waiting (run() threw), and is ignored if it already returned.
+    struct JoinWaiter {
+      std::thread& thread;
+      ~JoinWaiter() {
+        pthread_kill(thread.native_handle(), SIGTERM);
+        thread.join();
+      }
+    } join_waiter{waiter};
     router.run();
     lag.stop();
-    if (waiter.joinable()) {
-      // run() returned without a signal only on error paths; wake the waiter.
-      pthread_kill(waiter.native_handle(), SIGTERM);
-      waiter.join();
-    }
   } catch (const std::exception& e) {
     vigil::LogLine(log, "error", kService, "fatal")
         .field("error", e.what())
