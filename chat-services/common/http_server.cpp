@@ -42,6 +42,12 @@ struct HttpServer::Shared {
   }
 };
 
+Response drop_connection() {
+  Response res;
+  res.result(0);
+  return res;
+}
+
 Response json_response(unsigned status, std::string body) {
   Response res{static_cast<bhttp::status>(status), 11};
   res.set(bhttp::field::content_type, "application/json");
@@ -166,6 +172,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void write(Response res) {
+    if (res.result_int() == 0) return reset();  // drop_connection()
     response_ = std::make_shared<Response>(std::move(res));
     stream_.expires_after(shared_->options.read_timeout);
     bhttp::async_write(
@@ -180,6 +187,13 @@ class Session : public std::enable_shared_from_this<Session> {
     response_.reset();
     if (keep) return read();
     close();
+  }
+
+  /// Closes with a TCP reset, as a crashed or unreachable peer would.
+  void reset() {
+    beast::error_code ignored;
+    stream_.socket().set_option(net::socket_base::linger(true, 0), ignored);
+    stream_.socket().close(ignored);
   }
 
   void close() {

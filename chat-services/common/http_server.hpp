@@ -66,6 +66,10 @@ class HttpServer {
   std::atomic<bool> stopped_{false};
 };
 
+/// Not a response: passed to Respond, it resets the connection instead (for
+/// simulating an unreachable peer).
+Response drop_connection();
+
 /// A JSON response with the given status.
 Response json_response(unsigned status, std::string body);
 

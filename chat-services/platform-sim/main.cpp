@@ -1,0 +1,105 @@
+// chat-platform-sim: simulated WhatsApp and Instagram APIs on 8085 with
+// latency and run-time fault injection (POST/DELETE /admin/faults).
+#include <cstdio>
+#include <limits>
+#include <memory>
+#include <vigil/http/handler.hpp>
+#include <vigil/http/health.hpp>
+#include <vigil/http/server_metrics.hpp>
+#include <vigil/process_collector.hpp>
+
+#include "flags.hpp"
+#include "http_server.hpp"
+#include "service.hpp"
+#include "simulator.hpp"
+
+namespace {
+
+constexpr const char* kService = "chat-platform-sim";
+
+/// "MIN-MAX" or "N" milliseconds; exits 2 with a clear message otherwise.
+chat::ChannelBehaviour latency(const std::string& flag,
+                               const std::string& text) {
+  chat::ChannelBehaviour b;
+  unsigned min = 0;
+  unsigned max = 0;
+  char extra = 0;
+  const int parsed = std::sscanf(text.c_str(), "%u-%u%c", &min, &max, &extra);
+  if (parsed == 1) max = min;
+  if ((parsed != 1 && parsed != 2) || min > max || max > 600000) {
+    std::fprintf(stderr, "%s: --%s must be MIN-MAX or N milliseconds\n",
+                 kService, flag.c_str());
+    std::exit(2);
+  }
+  b.min_latency_ms = min;
+  b.max_latency_ms = max;
+  return b;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  chat::Flags flags(
+      kService, "Simulated WhatsApp and Instagram APIs with fault injection.");
+  flags.add("bind", "CHAT_BIND", "127.0.0.1", "address to listen on")
+      .add("port", "CHAT_PLATFORM_PORT", "8085", "port (0: any free port)")
+      .add("whatsapp-latency-ms", "CHAT_WHATSAPP_LATENCY_MS", "200-500",
+           "WhatsApp response time, MIN-MAX or N ms (0 for load tests)")
+      .add("instagram-latency-ms", "CHAT_INSTAGRAM_LATENCY_MS", "300-700",
+           "Instagram response time, MIN-MAX or N ms")
+      .add("seed", "CHAT_PLATFORM_SEED", "0",
+           "random seed for latencies and errors (0: random)");
+  flags.parse(argc, argv);
+  const vigil::LogSink log = vigil::stderr_log_sink();
+  const chat::Signals signals;
+  try {
+    chat::SimulatorOptions options;
+    options.whatsapp =
+        latency("whatsapp-latency-ms", flags.str("whatsapp-latency-ms"));
+    options.instagram =
+        latency("instagram-latency-ms", flags.str("instagram-latency-ms"));
+    options.seed = static_cast<std::uint64_t>(
+        flags.integer("seed", 0, std::numeric_limits<std::int64_t>::max()));
+    vigil::Registry registry;
+    registry.include(std::make_shared<vigil::ProcessCollector>());
+    vigil::http::HealthRegistry health(registry);
+    chat::PlatformSimulator simulator(options, registry);
+    vigil::http::Handler vigil_paths(registry, health);
+    vigil::http::ServerMetrics http_metrics(registry,
+                                            chat::PlatformSimulator::routes());
+    chat::HttpServerOptions server_options;
+    server_options.bind = flags.str("bind");
+    server_options.port =
+        static_cast<std::uint16_t>(flags.integer("port", 0, 65535));
+    server_options.service = kService;
+    server_options.log = log;
+    chat::HttpServer server(
+        server_options, [&](chat::Request&& req, chat::Respond respond) {
+          if (auto res = vigil_paths.handle(req))
+            return respond(std::move(*res));
+          auto scope = std::make_shared<vigil::http::ServerMetrics::Scope>(
+              http_metrics.track(req.method_string(), req.target()));
+          simulator.handle(
+              std::move(req),
+              [scope, respond = std::move(respond)](chat::Response res) {
+                scope->set_status(res.result_int());
+                respond(std::move(res));
+              });
+        });
+    server.start();
+    vigil::LogLine(log, "info", kService, "platform_listening")
+        .field("port", server.port())
+        .emit();
+    const int received = signals.wait();
+    vigil::LogLine(log, "info", kService, "platform_stopping")
+        .field("signal", received)
+        .emit();
+    server.stop();
+  } catch (const std::exception& e) {
+    vigil::LogLine(log, "error", kService, "fatal")
+        .field("error", e.what())
+        .emit();
+    return 1;
+  }
+  return 0;
+}
