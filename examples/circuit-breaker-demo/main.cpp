@@ -5,8 +5,8 @@
 // them, and the readiness probe (OPEN only warns). Transitions are logged as
 // one JSON line each, as the services do.
 //
-//   vigil_circuit_breaker_demo [--port N] [--open-wait-ms N] [--serve-seconds
-//   N]
+//   vigil_circuit_breaker_demo [--port N] [--open-wait-ms N]
+//                              [--serve-seconds N]
 //
 // --serve-seconds keeps serving at the end so you can curl the endpoint.
 #include <boost/asio/connect.hpp>

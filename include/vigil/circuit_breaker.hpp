@@ -323,26 +323,25 @@ class TimeWindow {
 /// operator's overrides. Every call, rejection and transition is counted in
 /// `registry`:
 ///
-///     vigil_circuit_breaker_state{name,state}          1 for the current
+///     vigil_circuit_breaker_state{name,state}  1 for the current state
 ///     vigil_circuit_breaker_calls_total{name,outcome}
-///     success|failure|slow|rejected
+///         (outcome: success, failure, slow or rejected)
 ///     vigil_circuit_breaker_transitions_total{name,from,to}
 ///
 /// Thread-safety: every member may be called from any thread at once. In
 /// CLOSED and DISABLED, acquiring a permit and reporting its outcome take no
 /// lock (a few atomic operations); only transitions lock. Listeners run on
 /// the thread that caused the transition, in order, under that lock: they
-/// may read the breaker but must not call force_open/disable/reset/add_listener
-/// on it. The breaker must outlive its permits.
+/// may read the breaker but must not call its force_open, disable, reset or
+/// add_listener. The breaker must outlive its permits.
 ///
 ///     vigil::CircuitBreaker crm("crm", registry);
 ///     auto contact = crm.call([&] { return client.get_contact(id); });
 ///
 ///     // async: the outcome arrives later
 ///     if (auto permit = crm.try_acquire()) {
-///       client.async_send(msg, [p = std::move(permit)](error_code ec) mutable
-///       {
-///         ec ? p.failure() : p.success();
+///       client.async_send(msg, [p = std::move(permit)](error_code e) mutable {
+///         e ? p.failure() : p.success();
 ///       });
 ///     } else {
 ///       store_for_later(msg);

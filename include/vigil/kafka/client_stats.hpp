@@ -23,15 +23,14 @@ namespace kafka {
 /// the JSON librdkafka hands to its statistics callback
 /// (`statistics.interval.ms`):
 ///
-///     kafka_client_replyq{client}                      ops waiting for poll()
-///     kafka_client_queue_messages{client}              messages queued in the
-///     producer kafka_client_assigned_partitions{client}         consumer group
-///     assignment kafka_client_rebalances_total{client}
+///     kafka_client_replyq{client}            ops waiting for poll()
+///     kafka_client_queue_messages{client}    producer queue
+///     kafka_client_assigned_partitions{client}
+///     kafka_client_rebalances_total{client}
 ///     kafka_client_broker_rtt_avg_seconds{client,broker}
 ///     kafka_client_broker_rtt_p99_seconds{client,broker}
-///     kafka_client_broker_outbuf_requests{client,broker}   waiting to be sent
-///     kafka_client_broker_waitresp_requests{client,broker} sent, awaiting
-///     reply
+///     kafka_client_broker_outbuf_requests{client,broker}    not yet sent
+///     kafka_client_broker_waitresp_requests{client,broker}  awaiting reply
 ///
 /// `client` is librdkafka's instance name (client.id plus a serial), so two
 /// clients in one process do not collide. Brokers that disappear from the
@@ -51,6 +50,7 @@ namespace kafka {
 ///     });
 class ClientStats {
  public:
+  /// Registers the families in `registry`, which must outlive this object.
   explicit ClientStats(Registry& registry)
       : replyq_(registry.gauge(
             "kafka_client_replyq",

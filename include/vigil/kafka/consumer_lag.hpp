@@ -31,6 +31,7 @@
 VIGIL_NAMESPACE_BEGIN
 namespace kafka {
 
+/// Settings of a ConsumerLagProbe.
 struct ConsumerLagOptions {
   /// Time between samples when run by start().
   std::chrono::milliseconds interval = std::chrono::seconds(10);
@@ -40,6 +41,7 @@ struct ConsumerLagOptions {
   std::string group;
   /// Points of the time-lag table kept per partition.
   std::size_t time_lag_points = 60;
+  /// How each partition's status is judged (see LagEvaluator).
   LagEvaluatorOptions evaluator;
   /// Empty: std::chrono::steady_clock.
   SteadyNow clock;
@@ -47,7 +49,9 @@ struct ConsumerLagOptions {
 
 /// One partition as the last sample saw it.
 struct PartitionLag {
+  /// The topic's name.
   std::string topic;
+  /// The partition's number within the topic.
   std::int32_t partition = 0;
   /// High watermark: the offset the next produced message will get.
   std::int64_t latest_offset = -1;
@@ -61,6 +65,7 @@ struct PartitionLag {
   std::int64_t lag = -1;
   /// Age of the oldest unconsumed message, estimated; -1 when unknown.
   double lag_seconds = -1;
+  /// The LagEvaluator's judgement over the recent samples.
   LagStatus status = LagStatus::kOk;
 };
 
@@ -68,14 +73,15 @@ struct PartitionLag {
 /// names users already chart from kafka_exporter and kafka-lag-exporter:
 ///
 ///     kafka_consumergroup_lag{group,topic,partition}
-///     kafka_consumergroup_lag_seconds{group,topic,partition}   time lag
-///     kafka_consumergroup_current_offset{group,topic,partition} committed
-///     kafka_consumergroup_position{group,topic,partition}      fetch position
-///     kafka_partition_latest_offset{topic,partition}           high watermark
+///     kafka_consumergroup_lag_seconds{group,topic,partition}     time lag
+///     kafka_consumergroup_current_offset{group,topic,partition}  committed
+///     kafka_consumergroup_position{group,topic,partition}        fetched
+///     kafka_partition_latest_offset{topic,partition}    high watermark
 ///     kafka_consumergroup_lag_sum{group,topic}
-///     kafka_consumergroup_partition_status{group,topic,partition}  0 ok .. 3
-///     stop kafka_consumergroup_status{group,status}     1 for the worst
-///     partition's
+///     kafka_consumergroup_partition_status{group,topic,partition}
+///         0 ok, 1 warn, 2 stall, 3 stop
+///     kafka_consumergroup_status{group,status}
+///         1 for the worst partition's status, 0 for the others
 ///
 /// Each sample asks librdkafka for the assignment, the committed offsets
 /// and the high watermarks (two broker round trips, batched over all
@@ -253,7 +259,11 @@ class ConsumerLagProbe {
     std::lock_guard<std::mutex> lock(state_mutex_);
     return worst_;
   }
+  /// status() as a health verdict: stall and stop fail, warn warns (see
+  /// health_verdict()).
   HealthVerdict health() const { return health_verdict(status()); }
+  /// The `group` label: ConsumerLagOptions::group, or else the consumer's
+  /// group.id.
   const std::string& group() const noexcept { return group_; }
 
  private:

@@ -21,28 +21,33 @@ struct JsonMember;
 ///
 /// Thread-safety: a JsonValue is immutable once parsed; share it freely.
 ///
-///     auto doc = vigil::kafka::parse_json(R"({"brokers": {"b1": {"rtt":
-///     5}}})"); if (doc) {
-///       if (const auto* b = doc->find("brokers")) { ... }
-///     }
+///     auto doc = vigil::kafka::parse_json(R"({"replyq": 5})");
+///     double replyq = doc ? doc->number_at("replyq") : 0;
 class JsonValue {
  public:
+  /// The kinds of JSON value.
   enum class Type { kNull, kBool, kNumber, kString, kArray, kObject };
 
   JsonValue() = default;
 
+  /// Which kind of value this is (kNull for a default-constructed one).
   Type type() const noexcept { return type_; }
+  /// Whether this is an object.
   bool is_object() const noexcept { return type_ == Type::kObject; }
+  /// Whether this is a number.
   bool is_number() const noexcept { return type_ == Type::kNumber; }
+  /// Whether this is a string.
   bool is_string() const noexcept { return type_ == Type::kString; }
 
   /// The number, or `fallback` if this is not one.
   double number(double fallback = 0) const noexcept {
     return type_ == Type::kNumber ? number_ : fallback;
   }
+  /// The boolean, or false if this is not one.
   bool boolean() const noexcept { return type_ == Type::kBool && boolean_; }
   /// The string, or empty if this is not one.
   const std::string& string() const noexcept { return string_; }
+  /// Array elements in document order; empty if this is not an array.
   const std::vector<JsonValue>& items() const noexcept { return items_; }
   /// Object members in document order (duplicates kept).
   inline const std::vector<JsonMember>& members() const noexcept;
@@ -62,8 +67,11 @@ class JsonValue {
   std::vector<JsonMember> members_;
 };
 
+/// One member of a JSON object.
 struct JsonMember {
+  /// The member's name, unescaped.
   std::string key;
+  /// The member's value.
   JsonValue value;
 };
 
@@ -92,9 +100,13 @@ inline double JsonValue::number_at(std::string_view key,
 ///     std::optional<JsonValue> doc = JsonParser(text).parse();
 class JsonParser {
  public:
+  /// A parser of `text`, which must outlive it, accepting at most
+  /// `max_depth` levels of nested arrays and objects.
   explicit JsonParser(std::string_view text, std::size_t max_depth = 64)
       : text_(text), max_depth_(max_depth) {}
 
+  /// The document, or nullopt if the text is not exactly one JSON value
+  /// (whitespace around it allowed) or nests too deep. Call it once.
   std::optional<JsonValue> parse() {
     JsonValue root;
     skip_space();

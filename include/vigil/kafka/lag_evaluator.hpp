@@ -25,6 +25,8 @@ enum class LagStatus : std::uint8_t {
   kStop = 3,
 };
 
+/// The number of LagStatus values, whose underlying values are 0 to
+/// kLagStatusCount - 1.
 inline constexpr std::size_t kLagStatusCount = 4;
 
 /// "ok", "warn", "stall", "stop".
@@ -57,6 +59,7 @@ inline HealthVerdict health_verdict(LagStatus status) noexcept {
   return HealthVerdict::kFail;
 }
 
+/// Settings of a LagEvaluator.
 struct LagEvaluatorOptions {
   /// Samples judged together (Burrow's default window is 10 offsets).
   std::size_t window = 10;
@@ -80,8 +83,10 @@ struct LagEvaluatorOptions {
 ///     if (eval.status(now) == vigil::kafka::LagStatus::kStall) ...
 class LagEvaluator {
  public:
+  /// When a sample was taken, on the steady clock.
   using time_point = std::chrono::steady_clock::time_point;
 
+  /// A window below 2 samples is raised to 2: a trend needs two.
   explicit LagEvaluator(LagEvaluatorOptions options = {}) : options_(options) {
     if (options_.window < 2) options_.window = 2;
   }
@@ -95,6 +100,7 @@ class LagEvaluator {
     if (samples_.size() > options_.window) samples_.pop_front();
   }
 
+  /// The status at `now` by the rules above; OK before the first sample.
   LagStatus status(time_point now) const {
     if (samples_.empty()) return LagStatus::kOk;
     const Sample& last = samples_.back();

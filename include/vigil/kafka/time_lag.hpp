@@ -29,8 +29,11 @@ namespace kafka {
 ///     double seconds = table.lag_seconds(committed, now).value_or(-1);
 class OffsetTimeTable {
  public:
+  /// A point in time on the steady clock.
   using time_point = std::chrono::steady_clock::time_point;
 
+  /// A table of at most `capacity` points; a capacity below 2 is raised to
+  /// 2, the least an interpolation needs.
   explicit OffsetTimeTable(std::size_t capacity = 60)
       : capacity_(capacity < 2 ? 2 : capacity) {}
 
@@ -81,6 +84,7 @@ class OffsetTimeTable {
     return lag > 0 ? lag : 0.0;
   }
 
+  /// The points currently held, at most the capacity.
   std::size_t size() const noexcept { return points_.size(); }
 
  private:
