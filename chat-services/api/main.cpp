@@ -5,15 +5,12 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <vigil/http/handler.hpp>
 #include <vigil/http/health.hpp>
-#include <vigil/http/server_metrics.hpp>
 #include <vigil/process_collector.hpp>
 
 #include "api_service.hpp"
 #include "base64url.hpp"
 #include "flags.hpp"
-#include "http_server.hpp"
 #include "service.hpp"
 
 namespace {
@@ -69,7 +66,7 @@ int main(int argc, char** argv) {
   const vigil::LogSink log = vigil::stderr_log_sink();
   const chat::Signals signals;
 
-  try {
+  return chat::run_service(kService, log, [&] {
     const std::string data_dir = flags.str("data-dir");
     std::filesystem::create_directories(data_dir);
     auto store = chat::open_sqlite_store(data_dir + "/chat.db");
@@ -98,9 +95,6 @@ int main(int argc, char** argv) {
     chat::ApiService api(*store, jwt, publisher, registry, log, api_options);
     if (demo_users == "true") api.create_demo_users();
 
-    vigil::http::Handler vigil_paths(registry, health);
-    vigil::http::ServerMetrics http_metrics(registry,
-                                            chat::ApiService::routes());
     chat::HttpServerOptions server_options;
     server_options.bind = flags.str("bind");
     server_options.port =
@@ -111,33 +105,12 @@ int main(int argc, char** argv) {
         flags.integer("max-body-bytes", 1024, 64 * 1024 * 1024));
     server_options.service = kService;
     server_options.log = log;
-    chat::HttpServer server(
-        server_options, [&](chat::Request&& req, chat::Respond respond) {
-          if (auto res = vigil_paths.handle(req))
-            return respond(std::move(*res));
-          auto scope = std::make_shared<vigil::http::ServerMetrics::Scope>(
-              http_metrics.track(req.method_string(), req.target()));
-          api.handle(std::move(req),
-                     [scope, respond = std::move(respond)](chat::Response res) {
-                       scope->set_status(res.result_int());
-                       respond(std::move(res));
-                     });
-        });
-    server.start();
-    vigil::LogLine(log, "info", kService, "api_listening")
-        .field("port", server.port())
-        .emit();
-
-    const int received = signals.wait();
-    vigil::LogLine(log, "info", kService, "api_stopping")
-        .field("signal", received)
-        .emit();
-    server.stop();
-  } catch (const std::exception& e) {
-    vigil::LogLine(log, "error", kService, "fatal")
-        .field("error", e.what())
-        .emit();
-    return 1;
-  }
-  return 0;
+    chat::serve_until_signal(
+        "api", server_options, registry, health, chat::ApiService::routes(),
+        [&api](chat::Request&& req, chat::Respond respond) {
+          api.handle(std::move(req), std::move(respond));
+        },
+        signals);
+    return 0;
+  });
 }

@@ -3,7 +3,15 @@
 // before any thread starts (so they all inherit the mask) and wait for one.
 
 #include <csignal>
+#include <exception>
 #include <initializer_list>
+#include <string>
+#include <vector>
+#include <vigil/http/health.hpp>
+#include <vigil/log.hpp>
+#include <vigil/registry.hpp>
+
+#include "http_server.hpp"
 
 namespace chat {
 
@@ -18,5 +26,29 @@ class Signals {
  private:
   sigset_t set_;
 };
+
+/// Runs a service's body; an exception escaping it becomes one `fatal` log
+/// line and exit code 1 instead of an abort.
+template <class Body>
+int run_service(const char* service, const vigil::LogSink& log, Body&& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    vigil::LogLine(log, "error", service, "fatal")
+        .field("error", e.what())
+        .emit();
+    return 1;
+  }
+}
+
+/// Serves `handler` with vigil's /metrics and /health* mounted on the same
+/// port and `http_requests_*` metrics by route template, until one of
+/// `signals` arrives. Logs `<name>_listening` (with the port, which tests and
+/// scripts/stack.sh read) and `<name>_stopping`.
+void serve_until_signal(const std::string& name, HttpServerOptions options,
+                        vigil::Registry& registry,
+                        vigil::http::HealthRegistry& health,
+                        std::vector<std::string> routes, RequestHandler handler,
+                        const Signals& signals);
 
 }  // namespace chat

@@ -3,13 +3,10 @@
 #include <cstdio>
 #include <limits>
 #include <memory>
-#include <vigil/http/handler.hpp>
 #include <vigil/http/health.hpp>
-#include <vigil/http/server_metrics.hpp>
 #include <vigil/process_collector.hpp>
 
 #include "flags.hpp"
-#include "http_server.hpp"
 #include "service.hpp"
 #include "simulator.hpp"
 
@@ -52,7 +49,7 @@ int main(int argc, char** argv) {
   flags.parse(argc, argv);
   const vigil::LogSink log = vigil::stderr_log_sink();
   const chat::Signals signals;
-  try {
+  return chat::run_service(kService, log, [&] {
     chat::SimulatorOptions options;
     options.whatsapp =
         latency("whatsapp-latency-ms", flags.str("whatsapp-latency-ms"));
@@ -64,42 +61,19 @@ int main(int argc, char** argv) {
     registry.include(std::make_shared<vigil::ProcessCollector>());
     vigil::http::HealthRegistry health(registry);
     chat::PlatformSimulator simulator(options, registry);
-    vigil::http::Handler vigil_paths(registry, health);
-    vigil::http::ServerMetrics http_metrics(registry,
-                                            chat::PlatformSimulator::routes());
     chat::HttpServerOptions server_options;
     server_options.bind = flags.str("bind");
     server_options.port =
         static_cast<std::uint16_t>(flags.integer("port", 0, 65535));
     server_options.service = kService;
     server_options.log = log;
-    chat::HttpServer server(
-        server_options, [&](chat::Request&& req, chat::Respond respond) {
-          if (auto res = vigil_paths.handle(req))
-            return respond(std::move(*res));
-          auto scope = std::make_shared<vigil::http::ServerMetrics::Scope>(
-              http_metrics.track(req.method_string(), req.target()));
-          simulator.handle(
-              std::move(req),
-              [scope, respond = std::move(respond)](chat::Response res) {
-                scope->set_status(res.result_int());
-                respond(std::move(res));
-              });
-        });
-    server.start();
-    vigil::LogLine(log, "info", kService, "platform_listening")
-        .field("port", server.port())
-        .emit();
-    const int received = signals.wait();
-    vigil::LogLine(log, "info", kService, "platform_stopping")
-        .field("signal", received)
-        .emit();
-    server.stop();
-  } catch (const std::exception& e) {
-    vigil::LogLine(log, "error", kService, "fatal")
-        .field("error", e.what())
-        .emit();
-    return 1;
-  }
-  return 0;
+    chat::serve_until_signal(
+        "platform", server_options, registry, health,
+        chat::PlatformSimulator::routes(),
+        [&simulator](chat::Request&& req, chat::Respond respond) {
+          simulator.handle(std::move(req), std::move(respond));
+        },
+        signals);
+    return 0;
+  });
 }

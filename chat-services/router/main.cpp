@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
   options.session_timeout = std::chrono::milliseconds(
       flags.integer("session-timeout-ms", 1000, 300000));
 
-  try {
+  return chat::run_service(kService, log, [&] {
     std::filesystem::create_directories(flags.str("data-dir"));
     auto store = chat::open_sqlite_store(flags.str("data-dir") + "/chat.db");
     vigil::Registry registry;
@@ -110,11 +110,6 @@ int main(int argc, char** argv) {
     } join_waiter{waiter};
     router.run();
     lag.stop();
-  } catch (const std::exception& e) {
-    vigil::LogLine(log, "error", kService, "fatal")
-        .field("error", e.what())
-        .emit();
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }
