@@ -66,16 +66,26 @@ inline bool constant_time_equals(std::string_view a, std::string_view b) {
 ///     vigil::http::EndpointOptions options;
 ///     options.handler.auth = vigil::http::Auth::bearer(read_secret());
 struct Auth {
+  /// The token a request must present as `Authorization: Bearer <token>`;
+  /// empty disables the bearer scheme.
   std::string bearer_token;
+  /// The user of HTTP basic credentials; empty disables the basic scheme
+  /// (basic_password alone enables nothing).
   std::string basic_user;
+  /// The password going with basic_user.
   std::string basic_password;
+  /// Also require the credentials on the health probes. Off by default:
+  /// kubelets probe without credentials.
   bool protect_health = false;
 
+  /// Credentials accepting `Authorization: Bearer <token>`.
   static Auth bearer(std::string token) {
     Auth auth;
     auth.bearer_token = std::move(token);
     return auth;
   }
+  /// Credentials accepting HTTP basic authentication as `user`:`password`.
+  /// An empty `user` leaves the endpoint open.
   static Auth basic(std::string user, std::string password) {
     Auth auth;
     auth.basic_user = std::move(user);
@@ -83,6 +93,8 @@ struct Auth {
     return auth;
   }
 
+  /// Whether any scheme is configured; when not, allows() grants every
+  /// request.
   bool enabled() const { return !bearer_token.empty() || !basic_user.empty(); }
 
   /// Whether an `Authorization` header value grants access. With both

@@ -48,10 +48,14 @@ namespace http {
 ///     endpoint.start();  // throws if the port is taken
 class Endpoint {
  public:
+  /// Serves `registry` and, unless `health` is null, its checks (without
+  /// them every probe answers pass). Registers the endpoint's own metrics
+  /// in `registry` but binds nothing until start().
   Endpoint(EndpointOptions options, Registry& registry,
            HealthRegistry* health = nullptr)
       : ctx_(std::make_unique<detail::EndpointContext>(std::move(options),
                                                        registry, health)) {}
+  /// Serves `registry` and the checks of `health`.
   Endpoint(EndpointOptions options, Registry& registry, HealthRegistry& health)
       : Endpoint(std::move(options), registry, &health) {}
   Endpoint(const Endpoint&) = delete;
@@ -138,6 +142,8 @@ class Endpoint {
   /// The port bound by start(), useful with EndpointOptions::port = 0.
   std::uint16_t port() const { return port_; }
 
+  /// The Handler answering the requests, built from
+  /// EndpointOptions::handler; e.g. owns() tells which paths it serves.
   const Handler& handler() const { return ctx_->handler; }
 
  private:

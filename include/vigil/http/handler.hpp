@@ -29,6 +29,8 @@ using Response = boost::beast::http::response<boost::beast::http::string_body>;
 
 /// What vigil serves and how.
 struct HandlerOptions {
+  /// Path of the metrics exposition, matched exactly (query and fragment
+  /// ignored).
   std::string metrics_path = "/metrics";
   /// Base of the health probes: `<health_path>`, `/live`, `/ready`,
   /// `/started` below it.
@@ -39,6 +41,8 @@ struct HandlerOptions {
   /// it still shrinks ~10x, and the scraped service's CPU matters more than
   /// a few kilobytes on the wire.
   int gzip_level = 1;
+  /// Credentials required for metrics_path (and for the health probes with
+  /// Auth::protect_health); empty: open.
   Auth auth;
 };
 
@@ -111,15 +115,20 @@ struct ScrapeMetrics {
 ///     if (auto res = vigil_paths.handle(req)) return std::move(*res);
 class Handler {
  public:
+  /// Serves `registry` and, unless `health` is null, its checks (without
+  /// them every probe answers pass). Registers the scrape self-metrics in
+  /// `registry`.
   Handler(Registry& registry, HealthRegistry* health,
           HandlerOptions options = {})
       : registry_(registry),
         health_(health),
         options_(std::move(options)),
         metrics_(registry) {}
+  /// Serves `registry` and the checks of `health`.
   Handler(Registry& registry, HealthRegistry& health,
           HandlerOptions options = {})
       : Handler(registry, &health, std::move(options)) {}
+  /// Serves `registry` without health checks: every probe answers pass.
   explicit Handler(Registry& registry, HandlerOptions options = {})
       : Handler(registry, nullptr, std::move(options)) {}
 
@@ -170,6 +179,7 @@ class Handler {
     return res;
   }
 
+  /// The options given at construction.
   const HandlerOptions& options() const { return options_; }
 
  private:

@@ -28,6 +28,7 @@ namespace http {
 /// The IETF health-check draft's three states. warn still answers 200.
 enum class HealthStatus { kPass, kWarn, kFail };
 
+/// "pass", "warn" or "fail", as the draft spells them.
 inline std::string_view to_string(HealthStatus status) {
   switch (status) {
     case HealthStatus::kPass:
@@ -47,10 +48,12 @@ enum class Probe : unsigned {
   kStartup = 4,    ///< /health/started: I have not finished starting
 };
 
+/// The union of two probe sets, e.g. `Probe::kLiveness | Probe::kReadiness`.
 constexpr Probe operator|(Probe a, Probe b) {
   return static_cast<Probe>(static_cast<unsigned>(a) |
                             static_cast<unsigned>(b));
 }
+/// Whether the probe set `set` includes `probe`.
 constexpr bool has_probe(Probe set, Probe probe) {
   return (static_cast<unsigned>(set) & static_cast<unsigned>(probe)) != 0;
 }
@@ -58,15 +61,27 @@ constexpr bool has_probe(Probe set, Probe probe) {
 /// What a check reports: a status, and for warn/fail an output saying why.
 /// An observed value (e.g. replication lag) is shown in /health's detail.
 struct CheckResult {
+  /// Pass, warn or fail.
   HealthStatus status = HealthStatus::kPass;
+  /// Why the check warns or fails, for a human (the draft's `output`);
+  /// usually empty on pass.
   std::string output;
+  /// The measurement behind the status, if any (the draft's
+  /// `observedValue`).
   std::optional<double> observed_value;
+  /// The unit of observed_value, e.g. "s" (the draft's `observedUnit`);
+  /// empty for none.
   std::string observed_unit;
 
+  /// A passing result without detail.
   static CheckResult pass() { return {}; }
+  /// A degraded but working component, with `why` as output. The probes
+  /// still answer 200.
   static CheckResult warn(std::string why) {
     return {HealthStatus::kWarn, std::move(why), std::nullopt, {}};
   }
+  /// A failed component, with `why` as output: the probes the check counts
+  /// for answer 503.
   static CheckResult fail(std::string why) {
     return {HealthStatus::kFail, std::move(why), std::nullopt, {}};
   }
@@ -74,6 +89,7 @@ struct CheckResult {
 
 /// How a polled check is run.
 struct CheckOptions {
+  /// The probes the check counts for; readiness only by default.
   Probe probes = Probe::kReadiness;
   /// Time between the end of one run and the start of the next.
   std::chrono::milliseconds interval{5000};
@@ -86,16 +102,24 @@ struct CheckOptions {
 
 /// Service identity copied into every health report (all optional).
 struct HealthOptions {
+  /// The draft's `serviceId`: a unique identifier of the service.
   std::string service_id;
+  /// The draft's `version`: the service's public version.
   std::string version;
+  /// The draft's `description`: a human-friendly description.
   std::string description;
 };
 
 /// One check's state as of a report.
 struct CheckReport {
+  /// The name the check was added under; its key in the JSON body.
   std::string name;
+  /// CheckOptions::component_type; empty for none.
   std::string component_type;
+  /// The probes the check counts for.
   Probe probes = Probe::kReadiness;
+  /// The last result; fail ("timed out after ... ms") while a polled run is
+  /// overdue.
   CheckResult result;
   /// When `result` was produced.
   std::chrono::system_clock::time_point time;
@@ -104,7 +128,9 @@ struct CheckReport {
 /// The answer to one probe: the worst status of the checks it covers (pass
 /// when it covers none) and their detail.
 struct HealthReport {
+  /// The worst status among `checks`; pass when there are none.
   HealthStatus status = HealthStatus::kPass;
+  /// The checks the probe covers, in the order they were added.
   std::vector<CheckReport> checks;
 
   /// 200 for pass and warn, 503 for fail.
@@ -296,9 +322,13 @@ class HealthState : public prometheus::Collectable {
 ///     health.set("kafka", vigil::http::CheckResult::fail("rebalancing"));
 class HealthRegistry {
  public:
+  /// A registry whose check states are not exported as metrics. `options`
+  /// is the service identity copied into every report.
   explicit HealthRegistry(HealthOptions options = {})
       : options_(std::move(options)),
         state_(std::make_shared<detail::HealthState>()) {}
+  /// Also exports `vigil_health_check_status` through `metrics`, which
+  /// holds the check states weakly: either may be destroyed first.
   explicit HealthRegistry(Registry& metrics, HealthOptions options = {})
       : HealthRegistry(std::move(options)) {
     metrics.include_weak(state_);
@@ -361,6 +391,8 @@ class HealthRegistry {
   /// The cached state of every check (what /health shows).
   HealthReport report() const { return state_->report(std::nullopt); }
 
+  /// The service identity given at construction (Handler copies it into
+  /// the JSON bodies).
   const HealthOptions& options() const { return options_; }
 
  private:

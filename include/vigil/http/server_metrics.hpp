@@ -147,6 +147,7 @@ class ServerMetrics {
    public:
     Scope(const Scope&) = delete;
     Scope& operator=(const Scope&) = delete;
+    /// Takes over the request; `other` then records nothing.
     Scope(Scope&& other) noexcept
         : owner_(std::exchange(other.owner_, nullptr)),
           method_(other.method_),
@@ -160,6 +161,8 @@ class ServerMetrics {
       }
     }
 
+    /// The response's HTTP status code, e.g. `res.result_int()`; the last
+    /// call wins. Codes above 999 are recorded as "0".
     void set_status(unsigned status) { status_ = status; }
     /// The route label this request counts under.
     std::string_view route() const { return route_; }
@@ -179,6 +182,10 @@ class ServerMetrics {
     unsigned status_ = 500;
   };
 
+  /// Registers the three families in `registry`, which must outlive this
+  /// object. `bounds` are the duration histogram's bucket bounds, in
+  /// seconds. Throws std::invalid_argument for a template not starting with
+  /// '/'.
   ServerMetrics(Registry& registry, std::vector<std::string> route_templates,
                 std::vector<double> bounds = buckets::latency_seconds())
       : routes_(std::move(route_templates)),
@@ -206,8 +213,11 @@ class ServerMetrics {
                  routes_.match(view(target)));
   }
 
+  /// The templates request targets are matched against.
   const RouteTemplates& routes() const { return routes_; }
 
+  /// `text` as a std::string_view, for anything convertible to one or with
+  /// data() and size() (e.g. boost::string_view). The view aliases `text`.
   template <class Text>
   static std::string_view view(const Text& text) {
     if constexpr (std::is_convertible_v<const Text&, std::string_view>) {
