@@ -45,3 +45,12 @@ doxygen_add_docs(docs ${PROJECT_SOURCE_DIR}/include/vigil
                  ${PROJECT_SOURCE_DIR}/docs
                  ${PROJECT_SOURCE_DIR}/conan/README.md
                  COMMENT "Generating the API reference into ${DOXYGEN_OUTPUT_DIRECTORY}/html")
+
+# Keep the reference complete: the test fails on any undocumented public
+# symbol (WARN_AS_ERROR above), so a new one cannot slip in unnoticed.
+if(VIGIL_BUILD_TESTS)
+  add_test(NAME doxygen_api_reference
+           COMMAND ${CMAKE_COMMAND} --build ${PROJECT_BINARY_DIR} --target docs)
+  set_tests_properties(doxygen_api_reference PROPERTIES LABELS docs
+                       TIMEOUT 300)
+endif()

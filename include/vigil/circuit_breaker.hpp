@@ -94,6 +94,8 @@ struct CircuitBreakerOptions {
   /// Opens when at least this percentage of the window's calls were slow;
   /// 0 turns the rule off. Needs slow_call_duration.
   double slow_call_rate_threshold = 100;
+  /// Whether the failure and slow-call rates are over the last calls or the
+  /// last seconds.
   SlidingWindowType window_type = SlidingWindowType::kCount;
   /// Calls in a count-based window.
   std::uint32_t window_size = 100;
@@ -122,13 +124,17 @@ struct CircuitBreakerOptions {
 
 /// One state change, as given to listeners.
 struct CircuitTransition {
+  /// The breaker's name.
   std::string_view breaker;
+  /// The state it left.
   CircuitState from;
+  /// The state it entered.
   CircuitState to;
   /// Why: "consecutive_failures", "failure_rate", "slow_call_rate",
   /// "wait_elapsed", "trial_failed", "trials_succeeded", "forced_open",
   /// "disabled" or "reset".
   std::string_view reason;
+  /// When it happened, on the breaker's clock.
   std::chrono::steady_clock::time_point at;
   /// When entering OPEN: how long it stays open. Zero otherwise.
   std::chrono::nanoseconds open_wait;
@@ -145,10 +151,12 @@ struct CircuitTransition {
 ///     }
 class CircuitOpenError : public std::runtime_error {
  public:
+  /// For the breaker named `breaker`, rejecting in `state`.
   CircuitOpenError(const std::string& breaker, CircuitState state)
       : std::runtime_error("vigil: circuit breaker '" + breaker + "' is " +
                            to_string(state) + "; call rejected"),
         state_(state) {}
+  /// The state that rejected the call (open or forced open).
   CircuitState state() const noexcept { return state_; }
 
  private:
@@ -358,10 +366,12 @@ class CircuitBreaker {
   class Permit {
    public:
     Permit() = default;
+    /// Takes over the outcome duty; `other` becomes a rejected permit.
     Permit(Permit&& other) noexcept
         : breaker_(std::exchange(other.breaker_, nullptr)),
           word_(other.word_),
           start_ns_(other.start_ns_) {}
+    /// Reports ignore() for the permit held, then takes over `other`'s.
     Permit& operator=(Permit&& other) noexcept {
       if (this != &other) {
         ignore();
@@ -378,7 +388,9 @@ class CircuitBreaker {
     /// True when the call may go ahead and no outcome was reported yet.
     explicit operator bool() const noexcept { return breaker_ != nullptr; }
 
+    /// The call succeeded (and counts as slow if it took too long).
     void success() noexcept { finish(Result::kSuccess); }
+    /// The call failed.
     void failure() noexcept { finish(Result::kFailure); }
     /// Neither outcome (e.g. the caller cancelled): not counted, and a
     /// half-open trial slot is given back.
@@ -401,6 +413,7 @@ class CircuitBreaker {
     std::int64_t start_ns_ = 0;
   };
 
+  /// Called on every state change, on the thread that caused it.
   using Listener = std::function<void(const CircuitTransition&)>;
 
   /// Throws std::invalid_argument for inconsistent options.
@@ -490,10 +503,13 @@ class CircuitBreaker {
     }
   }
 
+  /// The current state.
   CircuitState state() const noexcept {
     return state_of(state_.load(std::memory_order_acquire));
   }
+  /// The current state as a health verdict (see health_verdict()).
   HealthVerdict health() const noexcept { return health_verdict(state()); }
+  /// The `name` label of this breaker's metrics.
   const std::string& name() const noexcept { return name_; }
 
   /// Rejects every call until reset().

@@ -10,7 +10,8 @@ VIGIL_NAMESPACE_BEGIN
 /// health registry, vigil::http's included, can consume it without those
 /// components depending on it.
 ///
-///     checks.set("crm-breaker", vigil::to_string(breaker.health()));
+///     health.set("crm-breaker",
+///                vigil::http::CheckResult::from(breaker.health(), "open"));
 enum class HealthVerdict { kPass, kWarn, kFail };
 
 /// "pass", "warn" or "fail", as the draft spells them.

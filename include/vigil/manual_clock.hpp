@@ -27,6 +27,8 @@ using SteadyNow = std::function<std::chrono::steady_clock::time_point()>;
 ///     clock.advance(std::chrono::seconds(30));  // the open wait elapses
 class ManualClock {
  public:
+  /// Readings are steady_clock time points, so code under test needs no
+  /// changes.
   using time_point = std::chrono::steady_clock::time_point;
 
   /// Starts at an arbitrary non-zero point so code that treats the epoch as
@@ -34,10 +36,12 @@ class ManualClock {
   ManualClock()
       : ns_(std::chrono::nanoseconds(std::chrono::hours(1)).count()) {}
 
+  /// The current reading; moves only when advance() is called.
   time_point now() const noexcept {
     return time_point(std::chrono::nanoseconds(ns_.load()));
   }
 
+  /// Moves the clock forward by `by`.
   void advance(std::chrono::nanoseconds by) noexcept {
     ns_.fetch_add(by.count());
   }

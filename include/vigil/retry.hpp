@@ -27,6 +27,7 @@ struct RetryOptions {
   std::uint32_t max_attempts = 3;
   /// Upper bound of the first backoff; later ones grow by the multiplier.
   std::chrono::nanoseconds initial_backoff = std::chrono::milliseconds(100);
+  /// Growth of the backoff's upper bound from one attempt to the next.
   double backoff_multiplier = 2.0;
   /// Cap of the backoff's upper bound.
   std::chrono::nanoseconds max_backoff = std::chrono::seconds(10);
@@ -122,6 +123,7 @@ class Retry {
         static_cast<std::int64_t>(std::clamp(r, 0.0, 1.0) * bound));
   }
 
+  /// The `operation` label of this retry's metrics.
   const std::string& operation() const noexcept { return operation_; }
 
  private:

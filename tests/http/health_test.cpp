@@ -11,6 +11,8 @@
 #include <string>
 
 #include "test_client.hpp"
+#include "vigil/circuit_breaker.hpp"
+#include "vigil/manual_clock.hpp"
 
 namespace {
 
@@ -53,6 +55,33 @@ TEST(Health, PushChecksCountOnlyForTheirProbes) {
   EXPECT_THROW(health.set("nope", CheckResult::pass()), std::invalid_argument);
   EXPECT_THROW(health.add_push_check("kafka", Probe::kLiveness),
                std::invalid_argument);
+}
+
+TEST(Health, AnOpenCircuitBreakerWarnsWithoutFailingReadiness) {
+  vigil::Registry registry;
+  vigil::ManualClock clock;
+  vigil::CircuitBreakerOptions options;
+  options.clock = clock.source();
+  vigil::CircuitBreaker breaker("crm", registry, options);
+  HealthRegistry health;
+  health.add_push_check("crm-breaker", Probe::kReadiness);
+  auto publish = [&] {
+    health.set("crm-breaker",
+               CheckResult::from(breaker.health(), "circuit open"));
+  };
+  publish();
+  EXPECT_EQ(health.report(Probe::kReadiness).status, HealthStatus::kPass);
+  breaker.force_open();
+  publish();
+  const auto report = health.report(Probe::kReadiness);
+  EXPECT_EQ(report.status, HealthStatus::kWarn);
+  EXPECT_EQ(report.http_status(), 200u);
+  EXPECT_EQ(report.checks.at(0).result.output, "circuit open");
+  breaker.reset();
+  publish();
+  EXPECT_EQ(health.report(Probe::kReadiness).status, HealthStatus::kPass);
+  EXPECT_TRUE(
+      health.report(Probe::kReadiness).checks.at(0).result.output.empty());
 }
 
 TEST(Health, PolledCheckFollowsItsDependency) {

@@ -19,27 +19,16 @@
 #include <vector>
 
 #include "vigil/detail/json.hpp"
+#include "vigil/health_verdict.hpp"
 #include "vigil/registry.hpp"
 #include "vigil/version.hpp"
 
 VIGIL_NAMESPACE_BEGIN
 namespace http {
 
-/// The IETF health-check draft's three states. warn still answers 200.
-enum class HealthStatus { kPass, kWarn, kFail };
-
-/// "pass", "warn" or "fail", as the draft spells them.
-inline std::string_view to_string(HealthStatus status) {
-  switch (status) {
-    case HealthStatus::kPass:
-      return "pass";
-    case HealthStatus::kWarn:
-      return "warn";
-    case HealthStatus::kFail:
-      break;
-  }
-  return "fail";
-}
+/// The IETF health-check draft's three states (vigil::HealthVerdict, which
+/// components without HTTP report). warn still answers 200.
+using HealthStatus = HealthVerdict;
 
 /// Which probes a check counts for; combine with `|`.
 enum class Probe : unsigned {
@@ -84,6 +73,12 @@ struct CheckResult {
   /// for answer 503.
   static CheckResult fail(std::string why) {
     return {HealthStatus::kFail, std::move(why), std::nullopt, {}};
+  }
+  /// The result for a component's own verdict, e.g. a circuit breaker's
+  /// health(); `why` becomes the output of warn and fail.
+  static CheckResult from(HealthVerdict verdict, std::string why = {}) {
+    if (verdict == HealthVerdict::kPass) return pass();
+    return {verdict, std::move(why), std::nullopt, {}};
   }
 };
 

@@ -97,7 +97,8 @@ struct PartitionLag {
 ///
 ///     vigil::kafka::ConsumerLagProbe probe(consumer, registry);
 ///     probe.start();
-///     health.set("kafka-lag", vigil::to_string(probe.health()));
+///     health.set("kafka-lag", vigil::http::CheckResult::from(
+///                                 probe.health(), "consumer lag is growing"));
 class ConsumerLagProbe {
  public:
   /// `consumer` is a rd_kafka_t of type RD_KAFKA_CONSUMER.
