@@ -88,12 +88,16 @@ TEST_F(EndpointTest, OptionsTakeDesignatedInitializers) {
   EXPECT_EQ(c.get("/health/ready").result(), bh::status::ok);
 }
 
-TEST_F(EndpointTest, PortInUseThrows) {
+TEST_F(EndpointTest, PortInUseThrowsAndStartCanBeRetried) {
   start();
   EndpointOptions options;
   options.port = endpoint_->port();
   Endpoint second(options, registry_);
   EXPECT_THROW(second.start(), std::runtime_error);
+  endpoint_->stop();  // the port is free now
+  ASSERT_NO_THROW(second.start());
+  Client c(ioc_, second.port());
+  EXPECT_EQ(c.get("/health/live").result(), bh::status::ok);
 }
 
 TEST_F(EndpointTest, NegotiatesOpenMetricsAndText) {

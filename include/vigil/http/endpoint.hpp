@@ -81,10 +81,18 @@ class Endpoint {
     const net::ip::tcp::endpoint address(net::ip::make_address(options.bind),
                                          options.port);
     auto& acceptor = ctx_->acceptor;
-    acceptor.open(address.protocol());
-    acceptor.set_option(net::socket_base::reuse_address(true));
-    acceptor.bind(address);
-    acceptor.listen(net::socket_base::max_listen_connections);
+    try {
+      acceptor.open(address.protocol());
+      acceptor.set_option(net::socket_base::reuse_address(true));
+      acceptor.bind(address);
+      acceptor.listen(net::socket_base::max_listen_connections);
+    } catch (...) {
+      // Leave the acceptor closed so start() can be tried again (e.g. once
+      // the port is free).
+      boost::system::error_code ignored;
+      acceptor.close(ignored);
+      throw;
+    }
     port_ = acceptor.local_endpoint().port();
     started_ = true;
     accept(*ctx_);
