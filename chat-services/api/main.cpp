@@ -74,10 +74,12 @@ int main(int argc, char** argv) {
 
     vigil::Registry registry;
     registry.include(std::make_shared<vigil::ProcessCollector>());
-    vigil::http::HealthRegistry health(registry);
+    // Declared before what uses it, so destroyed after: the health checks'
+    // threads stop before the publisher they query goes.
     chat::KafkaPublisher publisher(flags.str("brokers"),
                                    std::chrono::milliseconds(flags.integer(
                                        "publish-timeout-ms", 100, 600000)));
+    vigil::http::HealthRegistry health(registry);
     vigil::http::CheckOptions kafka_check;
     kafka_check.probes = vigil::http::Probe::kReadiness;
     kafka_check.interval = std::chrono::milliseconds(1000);
@@ -111,6 +113,9 @@ int main(int argc, char** argv) {
           api.handle(std::move(req), std::move(respond));
         },
         signals);
+    // Outstanding writes report back now, while the API that answers them
+    // still exists.
+    publisher.close();
     return 0;
   });
 }

@@ -84,15 +84,19 @@ KafkaPublisher::KafkaPublisher(const std::string& brokers,
   });
 }
 
-KafkaPublisher::~KafkaPublisher() {
-  producer_->flush(2000);
-  // Whatever is still queued fails now, so every caller hears back.
-  producer_->purge(RdKafka::Producer::PURGE_QUEUE |
-                   RdKafka::Producer::PURGE_INFLIGHT);
-  producer_->flush(1000);
-  stopping_ = true;
-  poller_.join();
-  producer_->poll(0);
+KafkaPublisher::~KafkaPublisher() { close(); }
+
+void KafkaPublisher::close() {
+  std::call_once(closed_, [this] {
+    producer_->flush(2000);
+    // Whatever is still queued fails now, so every caller hears back.
+    producer_->purge(RdKafka::Producer::PURGE_QUEUE |
+                     RdKafka::Producer::PURGE_INFLIGHT);
+    producer_->flush(1000);
+    stopping_ = true;
+    poller_.join();
+    producer_->poll(0);
+  });
 }
 
 void KafkaPublisher::publish(const std::string& topic, const std::string& key,

@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -74,8 +75,13 @@ class KafkaPublisher final : public Publisher,
  public:
   KafkaPublisher(const std::string& brokers, std::chrono::milliseconds timeout,
                  const std::map<std::string, std::string>& extra = {});
-  /// Waits briefly for outstanding writes, fails the rest, stops the thread.
+  /// Calls close().
   ~KafkaPublisher() override;
+
+  /// Waits briefly for outstanding writes and fails the rest, so every
+  /// caller hears back; then stops the delivery thread. Call it while the
+  /// callbacks' targets still exist. Idempotent.
+  void close();
 
   void publish(const std::string& topic, const std::string& key,
                const std::string& payload, Done done) override;
@@ -92,6 +98,7 @@ class KafkaPublisher final : public Publisher,
   std::atomic<bool> available_{true};
   std::atomic<bool> stopping_{false};
   std::thread poller_;
+  std::once_flag closed_;
 };
 
 }  // namespace chat

@@ -60,8 +60,9 @@ int main(int argc, char** argv) {
     auto store = chat::open_sqlite_store(flags.str("data-dir") + "/chat.db");
     vigil::Registry registry;
     registry.include(std::make_shared<vigil::ProcessCollector>());
-    vigil::http::HealthRegistry health(registry);
     chat::Router router(options, *store, registry, log);
+    // After the router, so its check threads stop before the router goes.
+    vigil::http::HealthRegistry health(registry);
 
     vigil::http::CheckOptions kafka_check;
     kafka_check.probes = vigil::http::Probe::kReadiness;
