@@ -3,9 +3,11 @@
 // timeout so several routers can share the file.
 #include <sqlite3.h>
 
+#include <chrono>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "store.hpp"
 
@@ -121,9 +123,15 @@ class SqliteStore final : public Store {
     // lock instead of failing, and sync each batch so a stored message
     // survives a crash of the machine, not only of the process.
     exec("PRAGMA busy_timeout = 10000");
-    exec("PRAGMA journal_mode = WAL");
+    // Two processes opening a new store at once (the stack starts the API
+    // and a router together) can get SQLITE_BUSY here without SQLite waiting
+    // on the busy timeout: switching the journal mode and a read-then-write
+    // schema upgrade are not retried by SQLite itself. The schema goes in one
+    // IMMEDIATE transaction (it takes the write lock first, and that wait is
+    // retried), and both steps are retried while the other opener works.
+    exec_while_busy("PRAGMA journal_mode = WAL");
     exec("PRAGMA synchronous = FULL");
-    exec(kSchema);
+    exec_while_busy(std::string("BEGIN IMMEDIATE;") + kSchema + "COMMIT;");
     prepare();
   }
   ~SqliteStore() override {
@@ -256,12 +264,33 @@ class SqliteStore final : public Store {
         update_status;
   };
 
-  void exec(const char* sql) {
+  /// Runs `sql` and returns SQLite's result code; throws on errors, except
+  /// SQLITE_BUSY and SQLITE_LOCKED when `tolerate_busy`.
+  int run_sql(const std::string& sql, bool tolerate_busy) {
     char* error = nullptr;
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
-      const std::string why = error ? error : sqlite3_errmsg(db_);
+    const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);
+    if (rc == SQLITE_OK ||
+        (tolerate_busy && (rc == SQLITE_BUSY || rc == SQLITE_LOCKED))) {
       sqlite3_free(error);
-      throw std::runtime_error("sqlite: " + why);
+      return rc;
+    }
+    const std::string why = error ? error : sqlite3_errmsg(db_);
+    sqlite3_free(error);
+    throw std::runtime_error("sqlite: " + why);
+  }
+
+  void exec(const std::string& sql) { run_sql(sql, false); }
+
+  /// exec() that retries for up to 30 s while the database is busy.
+  void exec_while_busy(const std::string& sql) {
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (run_sql(sql, true) != SQLITE_OK) {
+      if (!sqlite3_get_autocommit(db_)) exec("ROLLBACK");
+      if (std::chrono::steady_clock::now() >= deadline) {
+        throw std::runtime_error("sqlite: database stayed busy for 30 s");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }
 

@@ -101,6 +101,16 @@ std::optional<std::string> wait_for_line(const std::string& path,
   return found;
 }
 
+std::string tail_of(const std::string& path, std::size_t lines) {
+  std::ifstream file(path);
+  std::vector<std::string> all;
+  for (std::string line; std::getline(file, line);) all.push_back(line);
+  std::string out = "--- last lines of " + path + ":\n";
+  const std::size_t from = all.size() > lines ? all.size() - lines : 0;
+  for (std::size_t i = from; i < all.size(); ++i) out += all[i] + "\n";
+  return out;
+}
+
 std::optional<long> json_int_field(const std::string& line,
                                    const std::string& key) {
   const std::string pattern = "\"" + key + "\":";

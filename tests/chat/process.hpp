@@ -44,6 +44,9 @@ std::optional<std::string> wait_for_line(const std::string& path,
                                          const std::string& needle,
                                          std::chrono::milliseconds timeout);
 
+/// The last `lines` lines of `path`, for failure messages.
+std::string tail_of(const std::string& path, std::size_t lines = 40);
+
 /// The integer value of `"key":N` in a JSON log line.
 std::optional<long> json_int_field(const std::string& line,
                                    const std::string& key);

@@ -75,7 +75,8 @@ TEST(RouterIntegration, StoresRoutesDeadLettersAndStopsCleanly) {
                  dir.path() + "/router.log");
   const auto listening = chat_test::wait_for_line(
       router.log_path(), "\"event\":\"endpoint_listening\"", 30s);
-  ASSERT_TRUE(listening) << "router did not start";
+  ASSERT_TRUE(listening) << "router did not start\n"
+                         << chat_test::tail_of(router.log_path());
   const int port =
       static_cast<int>(*chat_test::json_int_field(*listening, "port"));
   ASSERT_TRUE(eventually(
@@ -84,7 +85,8 @@ TEST(RouterIntegration, StoresRoutesDeadLettersAndStopsCleanly) {
         return r && r->status == 200;
       },
       30s))
-      << "router never became ready";
+      << "router never became ready\n"
+      << chat_test::tail_of(router.log_path());
 
   // 10 conversations x 20 messages, every third to WhatsApp, plus poison.
   chat::ConfirmedProducer producer(brokers);

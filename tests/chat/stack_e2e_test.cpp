@@ -61,9 +61,11 @@ class Stack : public ::testing::Test {
     for (int k = 1; k <= 2; ++k) routers_.push_back(start_router(k));
     const auto listening =
         chat_test::wait_for_line(d + "/api.log", "\"api_listening\"", 30s);
-    ASSERT_TRUE(listening) << "api did not start";
+    ASSERT_TRUE(listening) << "api did not start\n"
+                           << chat_test::tail_of(d + "/api.log");
     port_ = static_cast<int>(*chat_test::json_int_field(*listening, "port"));
-    ASSERT_TRUE(wait_ready(port_)) << "api never became ready";
+    ASSERT_TRUE(wait_ready(port_)) << "api never became ready\n"
+                                   << chat_test::tail_of(d + "/api.log");
   }
 
   static void TearDownTestSuite() {
@@ -90,7 +92,8 @@ class Stack : public ::testing::Test {
     EXPECT_TRUE(listening &&
                 wait_ready(static_cast<int>(
                     *chat_test::json_int_field(*listening, "port"))))
-        << "router " << k << " never became ready";
+        << "router " << k << " never became ready\n"
+        << chat_test::tail_of(log);
     return router;
   }
 

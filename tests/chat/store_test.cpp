@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -143,6 +144,29 @@ TEST_F(StoreTest, TwoConnectionsWriteConcurrentlyWithoutLoss) {
   b.join();
   EXPECT_EQ(store_->history("c-a", 1000, 0).messages.size(), 200u);
   EXPECT_EQ(store_->history("c-b", 1000, 0).messages.size(), 200u);
+}
+
+TEST_F(StoreTest, ManyConnectionsOpenANewStoreAtOnce) {
+  // Services start together and open the same new file: none may fail.
+  for (int round = 0; round < 10; ++round) {
+    const std::string path = dir_ + "/race-" + std::to_string(round) + ".db";
+    std::atomic<int> failures{0};
+    std::vector<std::thread> openers;
+    for (int t = 0; t < 4; ++t) {
+      openers.emplace_back([&, t] {
+        try {
+          auto store = chat::open_sqlite_store(path);
+          store->add_user({"u_" + std::to_string(t), "user" + std::to_string(t),
+                           "hash", 1});
+        } catch (const std::exception&) {
+          ++failures;
+        }
+      });
+    }
+    for (auto& opener : openers) opener.join();
+    ASSERT_EQ(failures.load(), 0) << "round " << round;
+    EXPECT_TRUE(chat::open_sqlite_store(path)->user_by_name("user3"));
+  }
 }
 
 TEST(Store, UnopenablePathThrowsWithTheReason) {
