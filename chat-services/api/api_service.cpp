@@ -403,10 +403,21 @@ void ApiService::history(const Request& req, const std::string& conversation,
                                  .dump()));
 }
 
+bool ApiService::may_mark_read(const MessageRecord& message,
+                               const std::string& user) {
+  if (message.recipient_id == user) return true;
+  // A platform recipient has no account here: the platform's read receipt
+  // comes back through a participant of the conversation.
+  Channel channel = Channel::kLocal;
+  parse_recipient(message.recipient_id, channel);
+  return channel != Channel::kLocal &&
+         store_.is_participant(message.conversation_id, user);
+}
+
 void ApiService::mark_read(const std::string& message_id,
                            const std::string& user, Respond respond) {
   const auto message = store_.message(message_id);
-  if (!message || message->recipient_id != user) {
+  if (!message || !may_mark_read(*message, user)) {
     return respond(problem(404, "Not Found", "no such message"));
   }
   const auto change =

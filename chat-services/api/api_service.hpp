@@ -52,6 +52,8 @@ class ApiService {
                const std::string& user, Respond respond);
   void mark_read(const std::string& message_id, const std::string& user,
                  Respond respond);
+  /// The recipient may; for a platform recipient, any participant.
+  bool may_mark_read(const MessageRecord& message, const std::string& user);
   /// The token's subject, or empty after answering 401.
   std::string authenticate(const Request& req, const Respond& respond);
 

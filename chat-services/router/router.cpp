@@ -10,6 +10,7 @@ namespace {
 
 constexpr const char* kService = "chat-router";
 constexpr const char* kMessagesTopic = "messages";
+constexpr const char* kStatusTopic = "status-updates";
 constexpr const char* kDeadLetterTopic = "dead-letter";
 constexpr std::chrono::milliseconds kConfirmTimeout{10000};
 
@@ -89,7 +90,13 @@ Router::Router(RouterOptions options, Store& store, vigil::Registry& metrics,
       rebalances_(metrics
                       .counter("chat_router_rebalances_total",
                                "Partition assignments and revocations seen.")
-                      .with({})) {
+                      .with({})),
+      status_updates_(metrics.counter(
+          "chat_status_updates_total",
+          "Status events from the connectors, by status and outcome: "
+          "applied, replayed (already there or later: a no-op), invalid "
+          "(not allowed from the current status) or unknown_message.",
+          {"status", "outcome"})) {
   std::string error;
   auto conf = kafka_conf({
       {"bootstrap.servers", options_.brokers},
@@ -116,7 +123,8 @@ Router::Router(RouterOptions options, Store& store, vigil::Registry& metrics,
 Router::~Router() = default;
 
 void Router::run() {
-  const RdKafka::ErrorCode err = consumer_->subscribe({kMessagesTopic});
+  const RdKafka::ErrorCode err =
+      consumer_->subscribe({kMessagesTopic, kStatusTopic});
   if (err != RdKafka::ERR_NO_ERROR) {
     throw std::runtime_error("subscribe: " + RdKafka::err2str(err));
   }
@@ -183,12 +191,24 @@ void Router::flush() {
 
 bool Router::try_flush(std::vector<MessageRecord>& records) {
   records.clear();
+  std::vector<StatusEvent> statuses;
+  struct Forward {
+    const char* topic;
+    std::string key;
+    const std::string* payload;
+  };
+  std::vector<Forward> forwards;
   producer_.begin_batch();
   for (const auto& pending : batch_) {
     std::string why;
-    if (auto event = parse_message_event(pending.payload, why)) {
+    if (pending.topic == kStatusTopic) {
+      if (auto status = parse_status_event(pending.payload, why)) {
+        statuses.push_back(std::move(*status));
+        continue;
+      }
+    } else if (auto event = parse_message_event(pending.payload, why)) {
       if (const char* topic = outbound_topic(event->recipient_id)) {
-        producer_.produce(topic, event->conversation_id, pending.payload);
+        forwards.push_back({topic, event->conversation_id, &pending.payload});
       }
       records.push_back(to_record(*event));
       continue;
@@ -210,11 +230,17 @@ bool Router::try_flush(std::vector<MessageRecord>& records) {
   std::size_t added = 0;
   try {
     added = store_.add_messages(records);
+    apply(statuses);
   } catch (const std::exception& e) {
     vigil::LogLine(log_, "error", kService, "store_failed")
         .field("error", e.what())
         .emit();
     return false;
+  }
+  // Forwarded only once stored: a connector's status event then always
+  // finds its message.
+  for (const auto& forward : forwards) {
+    producer_.produce(forward.topic, forward.key, *forward.payload);
   }
   if (!producer_.confirm(kConfirmTimeout)) {
     vigil::LogLine(log_, "error", kService, "forward_failed")
@@ -249,12 +275,42 @@ bool Router::try_flush(std::vector<MessageRecord>& records) {
   for (const auto& record : records) {
     end_to_end_.observe(static_cast<double>(now - record.timestamp_ms) / 1000);
   }
-  const std::size_t dead = batch_.size() - records.size();
+  const std::size_t dead = batch_.size() - records.size() - statuses.size();
   stored_.inc(static_cast<double>(added));
   duplicates_.inc(static_cast<double>(records.size() - added));
   dead_lettered_.inc(static_cast<double>(dead));
   dead_letter_total_.inc(static_cast<double>(dead));
   return true;
+}
+
+void Router::apply(const std::vector<StatusEvent>& statuses) {
+  for (const auto& status : statuses) {
+    const StatusChange change =
+        store_.set_status(status.message_id, status.status, status.at_ms);
+    const char* outcome = "unknown_message";
+    if (change.message) {
+      switch (change.outcome) {
+        case Transition::kApply:
+          outcome = "applied";
+          break;
+        case Transition::kNoop:
+          outcome = "replayed";
+          break;
+        case Transition::kInvalid:
+          outcome = "invalid";
+          break;
+      }
+    }
+    status_updates_.with({std::string(to_string(status.status)), outcome})
+        .inc();
+    if (!change.message || change.outcome == Transition::kInvalid) {
+      vigil::LogLine(log_, "warn", kService, "status_not_applied")
+          .field("message_id", status.message_id)
+          .field("status", to_string(status.status))
+          .field("outcome", outcome)
+          .emit();
+    }
+  }
 }
 
 void Router::rebalance_cb(RdKafka::KafkaConsumer* consumer,

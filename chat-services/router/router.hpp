@@ -1,7 +1,8 @@
 #pragma once
 // The router worker: consumes `messages` in batches, stores them
-// idempotently, forwards platform messages to the connectors' topics and
-// commits offsets only once both are durable.
+// idempotently, forwards platform messages to the connectors' topics,
+// applies the connectors' `status-updates` to the store, and commits offsets
+// only once all of it is durable.
 
 #include <librdkafka/rdkafkacpp.h>
 
@@ -66,6 +67,9 @@ class Router : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   /// will be redelivered: the store is idempotent).
   void flush();
   bool try_flush(std::vector<MessageRecord>& records);
+  /// Moves messages through the lifecycle; replays and late events are
+  /// no-ops (check_transition), so a redelivered batch is harmless.
+  void apply(const std::vector<StatusEvent>& statuses);
 
   RouterOptions options_;
   Store& store_;
@@ -85,6 +89,7 @@ class Router : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   vigil::Histogram end_to_end_;
   vigil::Histogram batch_size_;
   vigil::Counter rebalances_;
+  vigil::CounterFamily& status_updates_;
 };
 
 }  // namespace chat
