@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job: builds chat4all, starts the stack on loopback (development
-# broker, API, router), sends a few messages through it and shows where to
-# look. The stack keeps running until `scripts/stack.sh down`.
+# broker, API, router, platform simulator, WhatsApp and Instagram
+# connectors), sends a few messages through it, shows a WhatsApp and an
+# Instagram message reach DELIVERED, and shows where to look. The stack keeps
+# running until `scripts/stack.sh down`.
 #   CHAT_API_PORT=9080 CHAT_ROUTER_PORT=9082 scripts/demo.sh   (other ports)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,8 +11,11 @@ bash scripts/setup.sh
 echo "demo: building (release preset)"
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" \
-  --target chat-broker chat-api chat-router
+  --target chat-broker chat-api chat-router chat-platform-sim chat-connector
 export CHAT_API_PORT=${CHAT_API_PORT:-8080} CHAT_ROUTER_PORT=${CHAT_ROUTER_PORT:-8082}
+export CHAT_PLATFORM_PORT=${CHAT_PLATFORM_PORT:-8085}
+export CHAT_CONNECTOR_WHATSAPP_PORT=${CHAT_CONNECTOR_WHATSAPP_PORT:-8083}
+export CHAT_CONNECTOR_INSTAGRAM_PORT=${CHAT_CONNECTOR_INSTAGRAM_PORT:-8084}
 api=http://127.0.0.1:$CHAT_API_PORT
 
 scripts/stack.sh down >/dev/null 2>&1 || true
@@ -25,10 +30,10 @@ token() {
 subject() {  # the user id inside a JWT
   python3 -c "import base64,json,sys; p=sys.argv[1].split('.')[1]; p+='='*(-len(p)%4); print(json.loads(base64.urlsafe_b64decode(p))['sub'])" "$1"
 }
-send() {  # send TOKEN SENDER RECIPIENT TEXT
+send() {  # send TOKEN SENDER RECIPIENT TEXT [CONVERSATION]
   curl -sf -X POST "$api/v1/messages" -H "Authorization: Bearer $1" \
     -H 'Content-Type: application/json' \
-    -d "{\"conversation_id\":\"demo\",\"sender_id\":\"$2\",\"recipient_id\":\"$3\",\"content\":\"$4\"}"
+    -d "{\"conversation_id\":\"${5:-demo}\",\"sender_id\":\"$2\",\"recipient_id\":\"$3\",\"content\":\"$4\"}"
   echo
 }
 
@@ -50,6 +55,28 @@ echo "demo: the conversation as user_b reads it"
 curl -sf "$api/v1/conversations/demo/messages" -H "Authorization: Bearer $token_b" |
   python3 -m json.tool
 
+echo "demo: user_a writes to a WhatsApp and an Instagram user (via the connectors)"
+send "$token_a" "$user_a" "whatsapp:+5511999990001" "Hello WhatsApp, from chat4all." demo-platforms
+send "$token_a" "$user_a" "instagram:@chat4all_demo" "Hello Instagram, from chat4all." demo-platforms
+platform_statuses() {
+  curl -sf "$api/v1/conversations/demo-platforms/messages" \
+    -H "Authorization: Bearer $token_a" |
+    python3 -c "import json,sys; print(' '.join(m['status'] for m in json.load(sys.stdin)['messages']))" ||
+    true
+}
+deadline=$((SECONDS + 60))
+until [ "$(platform_statuses)" = "DELIVERED DELIVERED" ]; do
+  if [ $SECONDS -ge $deadline ]; then
+    echo "demo: the platform messages were not DELIVERED within 60 s (statuses: $(platform_statuses))" >&2
+    echo "demo: see scripts/stack.sh logs connector-whatsapp / connector-instagram" >&2
+    exit 1
+  fi
+  sleep 0.2
+done
+echo "demo: both reached the (simulated) platforms: status DELIVERED"
+curl -sf "$api/v1/conversations/demo-platforms/messages" -H "Authorization: Bearer $token_a" |
+  python3 -m json.tool
+
 cat <<EOT
 
 chat4all is running on loopback:
@@ -57,6 +84,8 @@ chat4all is running on loopback:
   API metrics     $api/metrics
   API health      $api/health     (/health/live, /health/ready)
   router metrics  http://127.0.0.1:$CHAT_ROUTER_PORT/metrics
+  connectors      http://127.0.0.1:$CHAT_CONNECTOR_WHATSAPP_PORT/metrics (WhatsApp), http://127.0.0.1:$CHAT_CONNECTOR_INSTAGRAM_PORT/metrics (Instagram)
+  platform sim    http://127.0.0.1:$CHAT_PLATFORM_PORT/admin/stats   (faults: POST/DELETE /admin/faults)
   logs            scripts/stack.sh logs        (JSON, one line per event)
   more routers    scripts/stack.sh scale-router 2
   stop it         scripts/stack.sh down

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Runs the chat4all stack on loopback: the development broker, the API and
-# router workers, each logging JSON lines to its own file.
+# Runs the chat4all stack on loopback: the development broker, the API,
+# router workers, the platform simulator and the WhatsApp and Instagram
+# connectors, each logging JSON lines to its own file.
 #
 #   scripts/stack.sh up              start everything, wait until ready
 #   scripts/stack.sh down            stop everything this stack started
 #   scripts/stack.sh status          what runs, on which ports, ready or not
 #   scripts/stack.sh scale-router N  run N routers
 #   scripts/stack.sh kill-router K   kill -9 router K (failover experiments)
-#   scripts/stack.sh logs [NAME]     follow the logs (all, or api, router-1...)
+#   scripts/stack.sh logs [NAME]     follow the logs (all, or api, router-1,
+#                                    platform-sim, connector-whatsapp...)
 #
 # Environment:
 #   CHAT_STACK_DIR   state, logs and data (default: .stack in the repo)
@@ -15,6 +17,11 @@
 #   CHAT_API_PORT    API port (default 8080; 0 picks a free one)
 #   CHAT_ROUTER_PORT first router's metrics port (default 8082; others pick
 #                    free ports); 0 picks a free one
+#   CHAT_PLATFORM_PORT platform simulator port (default 8085; 0: free one)
+#   CHAT_CONNECTOR_WHATSAPP_PORT, CHAT_CONNECTOR_INSTAGRAM_PORT
+#                    connectors' metrics ports (default 8083, 8084; 0: free)
+#   CHAT_WHATSAPP_LATENCY_MS, CHAT_INSTAGRAM_LATENCY_MS
+#                    simulated platform latency, MIN-MAX or N ms (0 for tests)
 #   CHAT_PASSWORD_ITERATIONS  PBKDF2 iterations (default 600000)
 set -euo pipefail
 
@@ -30,9 +37,10 @@ pid_of() { cat "$STATE/pids/$1" 2>/dev/null || true; }
 running() { kill -0 "$1" 2>/dev/null && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && running "$pid"; }
 
-# The port a service logged in its "listening" event.
+# The port a service logged in its "listening" event (api_listening,
+# endpoint_listening, platform_listening, connector_listening).
 port_of() {
-  grep -ho '"event":"\(api_listening\|endpoint_listening\)"[^}]*"port":[0-9]*' \
+  grep -ho '"event":"[a-z]*_listening"[^}]*"port":[0-9]*' \
     "$(log_of "$1")" 2>/dev/null | tail -1 | sed 's/.*"port"://'  || true
 }
 
@@ -85,8 +93,38 @@ start_router() {  # start_router K
     die "router-$k not ready after ${READY_TIMEOUT}s; see $(log_of "router-$k")"
 }
 
+CONNECTORS="connector-whatsapp connector-instagram"
+
+start_platform() {
+  start platform-sim "$BIN/chat-platform-sim" --port "${CHAT_PLATFORM_PORT:-8085}"
+  wait_for "$READY_TIMEOUT" platform-sim ready platform-sim ||
+    die "platform-sim not ready after ${READY_TIMEOUT}s; see $(log_of platform-sim)"
+}
+
+start_connectors() {
+  local channel port
+  for channel in whatsapp instagram; do
+    if [ "$channel" = whatsapp ]; then
+      port=${CHAT_CONNECTOR_WHATSAPP_PORT:-8083}
+    else
+      port=${CHAT_CONNECTOR_INSTAGRAM_PORT:-8084}
+    fi
+    start "connector-$channel" "$BIN/chat-connector" --channel "$channel" \
+      --brokers "$(cat "$STATE/broker.address")" --port "$port" \
+      --platform-url "http://127.0.0.1:$(port_of platform-sim)" \
+      --instance "connector-$channel"
+  done
+  for channel in $CONNECTORS; do
+    wait_for "$READY_TIMEOUT" "$channel" ready "$channel" ||
+      die "$channel not ready after ${READY_TIMEOUT}s; see $(log_of "$channel")"
+  done
+}
+
 up() {
-  [ -x "$BIN/chat-api" ] || die "no binaries in $BIN (build first: cmake --preset release && cmake --build --preset release)"
+  local b
+  for b in chat-broker chat-api chat-router chat-platform-sim chat-connector; do
+    [ -x "$BIN/$b" ] || die "no $b in $BIN (build first: cmake --preset release && cmake --build --preset release)"
+  done
   alive broker && die "already running (scripts/stack.sh down first)"
   mkdir -p "$STATE/pids" "$STATE/logs" "$STATE/data"
   trap 'echo "stack: interrupted, stopping what was started" >&2; down; exit 130' INT TERM
@@ -98,23 +136,30 @@ up() {
     --data-dir "$STATE/data" --port "${CHAT_API_PORT:-8080}" \
     --password-iterations "${CHAT_PASSWORD_ITERATIONS:-600000}"
   start_router 1
+  start_platform
+  start_connectors
   wait_for "$READY_TIMEOUT" api ready api ||
     die "api not ready after ${READY_TIMEOUT}s; see $(log_of api)"
   trap - INT TERM
   status
 }
 
+# Producers before consumers, everything before the broker: the API stops
+# taking messages, the routers finish their batches, the connectors finish
+# their deliveries (and commit them) while the platform still answers.
 down() {
-  local r
+  local r c
   stop api
   for r in $(routers); do stop "$r"; done
+  for c in $CONNECTORS; do stop "$c"; done
+  stop platform-sim
   stop broker
   echo "stack: stopped"
 }
 
 status() {
   local name port state
-  for name in broker api $(routers); do
+  for name in broker api $(routers) platform-sim $CONNECTORS; do
     if ! alive "$name"; then
       state=stopped
     elif [ "$name" = broker ]; then
@@ -125,7 +170,7 @@ status() {
       state="not ready"
     fi
     port=$(port_of "$name")
-    printf '%-10s %-8s %s\n' "$name" "${port:--}" "$state"
+    printf '%-19s %-8s %s\n' "$name" "${port:--}" "$state"
   done
 }
 
@@ -157,5 +202,5 @@ case "${1:-}" in
   scale-router) scale_router "${2:-}" ;;
   kill-router) kill_router "${2:-}" ;;
   logs) if [ -n "${2:-}" ]; then tail -F "$(log_of "$2")"; else tail -F "$STATE"/logs/*.log; fi ;;
-  *) sed -n '2,20p' "$0"; exit 2 ;;
+  *) sed -n '2,25p' "$0"; exit 2 ;;
 esac

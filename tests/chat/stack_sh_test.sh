@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # scripts/stack.sh as a user runs it, on free ports in a temporary directory:
-# up, status, scale-router, kill-router, down, and nothing left running.
+# up (with the platform simulator and both connectors), status,
+# scale-router, kill-router, down in dependency order, and nothing left
+# running.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 export CHAT_BIN_DIR=$1
 export CHAT_STACK_DIR=$(mktemp -d /tmp/chat-stack-test-XXXXXX)
 export CHAT_API_PORT=0 CHAT_ROUTER_PORT=0 CHAT_PASSWORD_ITERATIONS=1000
+export CHAT_PLATFORM_PORT=0 CHAT_CONNECTOR_WHATSAPP_PORT=0 CHAT_CONNECTOR_INSTAGRAM_PORT=0
+export CHAT_WHATSAPP_LATENCY_MS=0 CHAT_INSTAGRAM_LATENCY_MS=0
 stack=$root/scripts/stack.sh
 cleanup() {
   "$stack" down >/dev/null 2>&1 || true
@@ -17,7 +21,9 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 has_line() { local out; out=$("$@" 2>&1) || true; grep -q "$PATTERN" <<<"$out"; }
 
 "$stack" up
-PATTERN='^api .* ready$' has_line "$stack" status || fail "api not ready after up"
+for name in api router-1 platform-sim connector-whatsapp connector-instagram; do
+  PATTERN="^$name .* ready$" has_line "$stack" status || fail "$name not ready after up"
+done
 "$stack" up 2>/dev/null && fail "a second up must refuse"
 PATTERN='^router-2 .* ready$' has_line "$stack" scale-router 2 || fail "router-2 not ready"
 pid=$(cat "$CHAT_STACK_DIR/pids/router-2")
@@ -28,5 +34,20 @@ PATTERN='^router-2' has_line "$stack" status && fail "router-2 still listed"
 pids=$(cat "$CHAT_STACK_DIR"/pids/*)
 "$stack" down
 for p in $pids; do gone "$p" || fail "process $p left running"; done
+# Dependency order: the connectors finish before the platform they call,
+# and everything before the broker.
+stopped_at() {  # stopped_at NAME EVENT: the ts of its last EVENT line
+  grep -h "\"event\":\"$2\"" "$CHAT_STACK_DIR/logs/$1.log" | tail -1 |
+    sed 's/.*"ts":"\([^"]*\)".*/\1/'
+}
+before() {  # before A_NAME A_EVENT B_NAME B_EVENT
+  local a b
+  a=$(stopped_at "$1" "$2") b=$(stopped_at "$3" "$4")
+  [ -n "$a" ] && [ -n "$b" ] && [[ ! "$b" < "$a" ]] || fail "$1 did not stop before $3 ('$a' vs '$b')"
+}
+before api api_stopping router-1 router_stopping
+before router-1 router_stopping connector-whatsapp connector_stopping
+before connector-whatsapp connector_stopping platform-sim platform_stopping
+before connector-instagram connector_stopping platform-sim platform_stopping
 "$stack" bogus >/dev/null 2>&1 && fail "an unknown command must fail"
 echo "stack.sh: all checks passed"
