@@ -35,9 +35,10 @@ vigil::CircuitBreakerOptions breaker_options(const ConnectorOptions& o) {
 vigil::CounterFamily& sent(vigil::Registry& metrics) {
   return metrics.counter(
       "chat_connector_messages_sent_total",
-      "Messages handled by a connector, by channel and status: delivered, "
-      "pending (kept for a later try: breaker open or retries used up) or "
-      "rejected (refused by the platform, sent to dead-letter).",
+      "Delivery outcomes by channel and status: delivered (once per "
+      "message), pending (a try that kept the message for later, breaker "
+      "open or retries used up; counted per try) or rejected (refused by the "
+      "platform, sent to dead-letter).",
       {"channel", "status"});
 }
 

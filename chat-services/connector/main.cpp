@@ -1,8 +1,11 @@
 // chat-connector: delivers one channel's outbound messages (WhatsApp on
 // 8083, Instagram on 8084) to the platform, with /metrics and /health* on
 // its port.
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <thread>
 #include <vigil/http/health.hpp>
@@ -128,6 +131,7 @@ int main(int argc, char** argv) {
                                 ": messages are kept and forwarded later");
     });
 
+    std::atomic<bool> failed{false};
     std::thread worker([&] {
       try {
         connector.run();
@@ -135,7 +139,8 @@ int main(int argc, char** argv) {
         vigil::LogLine(log, "error", service, "fatal")
             .field("error", e.what())
             .emit();
-        std::_Exit(1);
+        failed = true;
+        kill(getpid(), SIGTERM);  // ends serve_until_signal's wait
       }
     });
     struct StopWorker {
@@ -160,6 +165,6 @@ int main(int argc, char** argv) {
                    R"("detail":"only /metrics and /health* are served"})"));
         },
         signals);
-    return 0;
+    return failed ? 1 : 0;
   });
 }

@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -468,7 +469,7 @@ TEST_F(Delivery, OutageKeepsMessagesPendingThenDeliversThemOnce) {
 
 TEST_F(Delivery, KilledConnectorResumesWithBoundedDuplicates) {
   // Slow enough that deliveries are under way when the kill lands.
-  faults({{"channel", "whatsapp"}, {"latency_ms", 30}});
+  faults({{"channel", "whatsapp"}, {"latency_ms", 100}});
   constexpr int kConversations = 10;
   constexpr int kMessages = 300;
   std::map<std::string, std::vector<std::string>> sent;
