@@ -391,6 +391,16 @@ TEST_F(Delivery, BreakerOpensAfterConfiguredFailuresAndClosesAfterHealing) {
         },
         30s));
     EXPECT_EQ(breaker_state(channel, "closed"), 0) << channel;
+    // Storing and forwarding is a warning, not a failure: still ready.
+    EXPECT_TRUE(eventually(
+        [&] {
+          auto r =
+              chat_test::http_get(connector_port(channel), "/health/ready");
+          return r && r->status == 200 &&
+                 r->body.find("\"status\":\"warn\"") != std::string::npos;
+        },
+        10s))
+        << channel << " health is not warn while the breaker is open";
   }
   EXPECT_TRUE(
       eventually([&] { return all_have_status(sent, "PENDING"); }, 10s));
