@@ -47,7 +47,7 @@ send "$token_a" "$user_a" "$user_b" "Every hop is measured by vigil."
 send "$token_b" "$user_b" "$user_a" "Got it!"
 for _ in $(seq 1 50); do
   returned=$(curl -sf "$api/v1/conversations/demo/messages" \
-    -H "Authorization: Bearer $token_b" | json '["pagination"]["returned"]' || echo 0)
+    -H "Authorization: Bearer $token_b" | json '["pagination"]["returned"]' 2>/dev/null || echo 0)
   [ "$returned" -ge 3 ] && break
   sleep 0.2
 done
@@ -61,8 +61,8 @@ send "$token_a" "$user_a" "instagram:@chat4all_demo" "Hello Instagram, from chat
 platform_statuses() {
   curl -sf "$api/v1/conversations/demo-platforms/messages" \
     -H "Authorization: Bearer $token_a" |
-    python3 -c "import json,sys; print(' '.join(m['status'] for m in json.load(sys.stdin)['messages']))" ||
-    true
+    python3 -c "import json,sys; print(' '.join(m['status'] for m in json.load(sys.stdin)['messages']))" \
+      2>/dev/null || true
 }
 deadline=$((SECONDS + 60))
 until [ "$(platform_statuses)" = "DELIVERED DELIVERED" ]; do

@@ -58,7 +58,10 @@ int main(int argc, char** argv) {
       .add("breaker-open-ms", "CHAT_CONNECTOR_BREAKER_OPEN_MS", "10000",
            "how long the breaker stays open before a half-open trial")
       .add("breaker-max-open-ms", "CHAT_CONNECTOR_BREAKER_MAX_OPEN_MS", "60000",
-           "cap of the open wait, which doubles with each failed trial");
+           "cap of the open wait, which doubles with each failed trial")
+      .add("session-timeout-ms", "CHAT_CONNECTOR_SESSION_TIMEOUT_MS", "6000",
+           "consumer group session timeout: how soon a dead connector's "
+           "partitions move to its replacement");
   flags.parse(argc, argv);
   const std::string channel = flags.str("channel");
   if (channel != "whatsapp" && channel != "instagram") {
@@ -92,6 +95,7 @@ int main(int argc, char** argv) {
       static_cast<std::uint32_t>(flags.integer("breaker-failures", 1, 1000));
   options.breaker_open_wait = ms(flags, "breaker-open-ms", 1, 3600000);
   options.breaker_max_open_wait = ms(flags, "breaker-max-open-ms", 1, 3600000);
+  options.session_timeout = ms(flags, "session-timeout-ms", 1000, 300000);
   const std::string port = flags.str("port").empty()
                                ? (channel == "whatsapp" ? "8083" : "8084")
                                : flags.str("port");
