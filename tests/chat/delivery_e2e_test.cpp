@@ -378,6 +378,9 @@ TEST_F(Delivery, BreakerOpensAfterConfiguredFailuresAndClosesAfterHealing) {
         30s))
         << channel << " breaker never opened";
     EXPECT_EQ(errors, n + trials) << channel;
+    std::cout << "[ breaker  ] " << channel << ": opened after "
+              << errors - trials << " failed calls (" << trials
+              << " failed half-open trials since)\n";
     EXPECT_GE(transitions(channel, "closed", "open"), 1) << channel;
     // While open, the connector keeps trying and is refused without a call.
     const double rejected_before = metric(
