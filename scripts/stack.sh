@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the chat4all stack on loopback: the development broker, the API,
 # router workers, the platform simulator and the WhatsApp and Instagram
-# connectors, each logging JSON lines to its own file.
+# connectors, each logging JSON lines to its own file, and a Prometheus
+# scraping them with monitoring/prometheus.yml.
 #
 #   scripts/stack.sh up              start everything, wait until ready
 #   scripts/stack.sh down            stop everything this stack started
@@ -23,12 +24,16 @@
 #   CHAT_WHATSAPP_LATENCY_MS, CHAT_INSTAGRAM_LATENCY_MS
 #                    simulated platform latency, MIN-MAX or N ms (0 for tests)
 #   CHAT_PASSWORD_ITERATIONS  PBKDF2 iterations (default 600000)
+#   CHAT_PROMETHEUS  0: do not start Prometheus (default 1)
+#   CHAT_PROMETHEUS_PORT  Prometheus port on 127.0.0.1 (default 9090; 0 picks
+#                    a free one)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STATE=${CHAT_STACK_DIR:-$ROOT/.stack}
 BIN=${CHAT_BIN_DIR:-$ROOT/build/release/chat-services}
 READY_TIMEOUT=${CHAT_READY_TIMEOUT:-60}
+PROM_DIR=$STATE/prometheus
 
 die() { echo "stack: $*" >&2; exit 1; }
 log_of() { echo "$STATE/logs/$1.log"; }
@@ -62,6 +67,37 @@ ready() {  # ready NAME: its /health/ready answers 200
 
 not_running() { ! running "$1"; }
 
+# The Prometheus job (monitoring/prometheus.yml) that scrapes service NAME;
+# none for the broker.
+prometheus_job() {
+  case $1 in
+    api) echo chat-api ;;
+    router-*) echo chat-router ;;
+    platform-sim) echo chat-platform-sim ;;
+    connector-*) echo "chat-$1" ;;
+    *) return 1 ;;
+  esac
+}
+
+# File-based service discovery: one target file per running service, which
+# Prometheus picks up within seconds, so scaling needs no config change.
+add_target() {  # add_target NAME
+  local job file
+  job=$(prometheus_job "$1") || return 0
+  file=$PROM_DIR/targets/$job/$1.json
+  mkdir -p "$(dirname "$file")"
+  printf '[{"targets": ["127.0.0.1:%s"], "labels": {"__chat_instance": "%s"}}]\n' \
+    "$(port_of "$1")" "$1" >"$file.tmp"
+  mv "$file.tmp" "$file"  # atomically: Prometheus never reads half a file
+}
+remove_target() { rm -f "$PROM_DIR"/targets/*/"$1.json"; }
+
+await_ready() {  # await_ready NAME: until its /health/ready passes, then scrape it
+  wait_for "$READY_TIMEOUT" "$1" ready "$1" ||
+    die "$1 not ready after ${READY_TIMEOUT}s; see $(log_of "$1")"
+  add_target "$1"
+}
+
 start() {  # start NAME COMMAND...
   local name=$1
   shift
@@ -71,6 +107,7 @@ start() {  # start NAME COMMAND...
 
 stop() {  # stop NAME: SIGTERM, then SIGKILL after 15 s
   local name=$1 pid
+  remove_target "$name"
   pid=$(pid_of "$name")
   if [ -n "$pid" ] && running "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
@@ -89,16 +126,48 @@ start_router() {  # start_router K
   [ "$k" = 1 ] && port=${CHAT_ROUTER_PORT:-8082}
   start "router-$k" "$BIN/chat-router" --brokers "$(cat "$STATE/broker.address")" \
     --data-dir "$STATE/data" --metrics-port "$port" --instance "router-$k"
-  wait_for "$READY_TIMEOUT" "router-$k" ready "router-$k" ||
-    die "router-$k not ready after ${READY_TIMEOUT}s; see $(log_of "router-$k")"
+  await_ready "router-$k"
+}
+
+prometheus_port() { cat "$PROM_DIR/port" 2>/dev/null || true; }
+
+prometheus_ready() {
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$(prometheus_port)/-/ready")" = 200 ]
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Prometheus on loopback with monitoring/prometheus.yml, whose relative paths
+# (rules/, targets/) resolve next to the link to it in $PROM_DIR.
+start_prometheus() {
+  [ "${CHAT_PROMETHEUS:-1}" = 0 ] && return 0
+  command -v prometheus >/dev/null || die "no prometheus (run scripts/setup.sh, or CHAT_PROMETHEUS=0)"
+  local port=${CHAT_PROMETHEUS_PORT:-9090}
+  [ "$port" = 0 ] && port=$(free_port)
+  mkdir -p "$PROM_DIR/data"
+  ln -sfn "$ROOT/monitoring/prometheus.yml" "$PROM_DIR/prometheus.yml"
+  ln -sfn "$ROOT/monitoring/rules" "$PROM_DIR/rules"
+  echo "$port" >"$PROM_DIR/port"
+  start prometheus prometheus --config.file="$PROM_DIR/prometheus.yml" \
+    --storage.tsdb.path="$PROM_DIR/data" --storage.tsdb.retention.time=2d \
+    --web.listen-address="127.0.0.1:$port" --log.format=json
+}
+
+prometheus_settled() { prometheus_ready || ! alive prometheus; }
+
+await_prometheus() {  # fails fast when it exits, e.g. its port is taken
+  [ "${CHAT_PROMETHEUS:-1}" = 0 ] && return 0
+  wait_for "$READY_TIMEOUT" prometheus prometheus_settled && prometheus_ready ||
+    die "prometheus not ready on port $(prometheus_port); see $(log_of prometheus)"
 }
 
 CONNECTORS="connector-whatsapp connector-instagram"
 
 start_platform() {
   start platform-sim "$BIN/chat-platform-sim" --port "${CHAT_PLATFORM_PORT:-8085}"
-  wait_for "$READY_TIMEOUT" platform-sim ready platform-sim ||
-    die "platform-sim not ready after ${READY_TIMEOUT}s; see $(log_of platform-sim)"
+  await_ready platform-sim
 }
 
 start_connectors() {
@@ -114,10 +183,7 @@ start_connectors() {
       --platform-url "http://127.0.0.1:$(port_of platform-sim)" \
       --instance "connector-$channel"
   done
-  for channel in $CONNECTORS; do
-    wait_for "$READY_TIMEOUT" "$channel" ready "$channel" ||
-      die "$channel not ready after ${READY_TIMEOUT}s; see $(log_of "$channel")"
-  done
+  for channel in $CONNECTORS; do await_ready "$channel"; done
 }
 
 up() {
@@ -129,6 +195,8 @@ up() {
   mkdir -p "$STATE/pids" "$STATE/logs" "$STATE/data"
   trap 'echo "stack: interrupted, stopping what was started" >&2; down; exit 130' INT TERM
   rm -f "$STATE/broker.address"
+  rm -rf "$PROM_DIR/targets"  # a crashed run's targets are gone
+  start_prometheus
   start broker "$BIN/chat-broker" --address-file "$STATE/broker.address"
   wait_for 30 broker test -s "$STATE/broker.address" ||
     die "broker did not start; see $(log_of broker)"
@@ -138,8 +206,8 @@ up() {
   start_router 1
   start_platform
   start_connectors
-  wait_for "$READY_TIMEOUT" api ready api ||
-    die "api not ready after ${READY_TIMEOUT}s; see $(log_of api)"
+  await_ready api
+  await_prometheus
   trap - INT TERM
   status
 }
@@ -154,6 +222,7 @@ down() {
   for c in $CONNECTORS; do stop "$c"; done
   stop platform-sim
   stop broker
+  stop prometheus
   echo "stack: stopped"
 }
 
@@ -172,6 +241,11 @@ status() {
     port=$(port_of "$name")
     printf '%-19s %-8s %s\n' "$name" "${port:--}" "$state"
   done
+  if alive prometheus; then
+    state="not ready"
+    prometheus_ready && state="ready, http://127.0.0.1:$(prometheus_port)"
+    printf '%-19s %-8s %s\n' prometheus "$(prometheus_port)" "$state"
+  fi
 }
 
 scale_router() {
@@ -189,6 +263,7 @@ kill_router() {
   alive "router-$k" || die "router-$k is not running"
   local pid
   pid=$(pid_of "router-$k")
+  remove_target "router-$k"
   kill -KILL "$pid"
   wait_for 10 "router-$k to die" not_running "$pid" || die "router-$k survived kill -9"
   rm -f "$STATE/pids/router-$k"

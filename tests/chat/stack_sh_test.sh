@@ -2,14 +2,14 @@
 # scripts/stack.sh as a user runs it, on free ports in a temporary directory:
 # up (with the platform simulator and both connectors), status,
 # scale-router, kill-router, down in dependency order, and nothing left
-# running.
+# running; Prometheus's target files follow the services.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 export CHAT_BIN_DIR=$1
 export CHAT_STACK_DIR=$(mktemp -d /tmp/chat-stack-test-XXXXXX)
 export CHAT_API_PORT=0 CHAT_ROUTER_PORT=0 CHAT_PASSWORD_ITERATIONS=1000
 export CHAT_PLATFORM_PORT=0 CHAT_CONNECTOR_WHATSAPP_PORT=0 CHAT_CONNECTOR_INSTAGRAM_PORT=0
-export CHAT_WHATSAPP_LATENCY_MS=0 CHAT_INSTAGRAM_LATENCY_MS=0
+export CHAT_WHATSAPP_LATENCY_MS=0 CHAT_INSTAGRAM_LATENCY_MS=0 CHAT_PROMETHEUS_PORT=0
 stack=$root/scripts/stack.sh
 cleanup() {
   "$stack" down >/dev/null 2>&1 || true
@@ -24,16 +24,26 @@ has_line() { local out; out=$("$@" 2>&1) || true; grep -q "$PATTERN" <<<"$out"; 
 for name in api router-1 platform-sim connector-whatsapp connector-instagram; do
   PATTERN="^$name .* ready$" has_line "$stack" status || fail "$name not ready after up"
 done
+PATTERN='^prometheus .* ready' has_line "$stack" status || fail "prometheus not ready after up"
+targets=$CHAT_STACK_DIR/prometheus/targets
+for file in chat-api/api chat-router/router-1 chat-platform-sim/platform-sim \
+  chat-connector-whatsapp/connector-whatsapp chat-connector-instagram/connector-instagram; do
+  [ -s "$targets/$file.json" ] || fail "no Prometheus target file $file.json"
+done
 "$stack" up 2>/dev/null && fail "a second up must refuse"
 PATTERN='^router-2 .* ready$' has_line "$stack" scale-router 2 || fail "router-2 not ready"
 pid=$(cat "$CHAT_STACK_DIR/pids/router-2")
+grep -q "\"127.0.0.1:$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$CHAT_STACK_DIR/logs/router-2.log" | tail -1)\"" \
+  "$targets/chat-router/router-2.json" || fail "router-2's target file lacks its port"
 "$stack" kill-router 2
 gone() { ! kill -0 "$1" 2>/dev/null || [ "$(cut -d' ' -f3 "/proc/$1/stat")" = Z ]; }
 gone "$pid" || fail "router-2 still alive after kill-router"
 PATTERN='^router-2' has_line "$stack" status && fail "router-2 still listed"
+[ -e "$targets/chat-router/router-2.json" ] && fail "router-2 still a Prometheus target"
 pids=$(cat "$CHAT_STACK_DIR"/pids/*)
 "$stack" down
 for p in $pids; do gone "$p" || fail "process $p left running"; done
+[ -z "$(find "$targets" -name '*.json')" ] || fail "target files left after down"
 # Dependency order: the connectors finish before the platform they call,
 # and everything before the broker.
 stopped_at() {  # stopped_at NAME EVENT: the ts of its last EVENT line
