@@ -16,6 +16,8 @@ PACKAGES=(
   doxygen
   # the Prometheus server and promtool, for monitoring tests
   prometheus
+  # PyYAML, to check monitoring/docker-compose.yml without Docker
+  python3-yaml
   # chat services
   nlohmann-json3-dev libsqlite3-dev libssl-dev
 )
