@@ -366,6 +366,17 @@ def component_health():
                     f"(rate(vigil_circuit_breaker_calls_total{{{SEL}}}"
                     f"[{RATE}]))", "{{instance}} {{name}} {{outcome}}")],
             unit="ops", minimum=0)
+    d.panel("timeseries", "Platform call retries",
+            "Attempts of each retried platform call per second (first "
+            "attempts included), and calls given up by reason "
+            "(max_attempts, max_elapsed, not_retryable, circuit_open).",
+            [target(f"sum by (instance, operation) "
+                    f"(rate(vigil_retry_attempts_total{{{SEL}}}[{RATE}]))",
+                    "{{instance}} {{operation}} attempts"),
+             target(f"sum by (instance, operation, reason) "
+                    f"(rate(vigil_retry_give_ups_total{{{SEL}}}[{RATE}]))",
+                    "{{instance}} {{operation}} gave up: {{reason}}")],
+            unit="ops", minimum=0)
     d.panel("timeseries", "Pending messages (store-and-forward)",
             "Messages a connector holds because the platform did not take "
             "them yet. Growing for 5m fires ChatPendingMessagesGrowing.",
@@ -379,7 +390,7 @@ def component_health():
                     f"(rate(chat_platform_requests_total{{{SEL}}}[{RATE}]))",
                     "{{channel}} {{outcome}}")],
             unit="reqps", minimum=0)
-    d.row("Health checks")
+    d.row("Health")
     d.panel("state-timeline", "Health checks",
             "Each service's health checks (vigil HealthRegistry), per probe "
             "kind: pass (or warn) or fail. A failing readiness check takes "
