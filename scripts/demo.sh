@@ -16,6 +16,7 @@ export CHAT_API_PORT=${CHAT_API_PORT:-8080} CHAT_ROUTER_PORT=${CHAT_ROUTER_PORT:
 export CHAT_PLATFORM_PORT=${CHAT_PLATFORM_PORT:-8085}
 export CHAT_CONNECTOR_WHATSAPP_PORT=${CHAT_CONNECTOR_WHATSAPP_PORT:-8083}
 export CHAT_CONNECTOR_INSTAGRAM_PORT=${CHAT_CONNECTOR_INSTAGRAM_PORT:-8084}
+export CHAT_PROMETHEUS_PORT=${CHAT_PROMETHEUS_PORT:-9090}
 api=http://127.0.0.1:$CHAT_API_PORT
 
 scripts/stack.sh down >/dev/null 2>&1 || true
@@ -86,6 +87,7 @@ chat4all is running on loopback:
   router metrics  http://127.0.0.1:$CHAT_ROUTER_PORT/metrics
   connectors      http://127.0.0.1:$CHAT_CONNECTOR_WHATSAPP_PORT/metrics (WhatsApp), http://127.0.0.1:$CHAT_CONNECTOR_INSTAGRAM_PORT/metrics (Instagram)
   platform sim    http://127.0.0.1:$CHAT_PLATFORM_PORT/admin/stats   (faults: POST/DELETE /admin/faults)
+  prometheus      http://127.0.0.1:$CHAT_PROMETHEUS_PORT   (targets, rules, alerts; dashboards: monitoring/README.md)
   logs            scripts/stack.sh logs        (JSON, one line per event)
   more routers    scripts/stack.sh scale-router 2
   stop it         scripts/stack.sh down

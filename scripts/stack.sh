@@ -62,7 +62,7 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
 ready() {  # ready NAME: its /health/ready answers 200
   local port
   port=$(port_of "$1")
-  [ -n "$port" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health/ready")" = 200 ]
+  [ -n "$port" ] && [ "$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health/ready")" = 200 ]
 }
 
 not_running() { ! running "$1"; }
@@ -132,7 +132,7 @@ start_router() {  # start_router K
 prometheus_port() { cat "$PROM_DIR/port" 2>/dev/null || true; }
 
 prometheus_ready() {
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$(prometheus_port)/-/ready")" = 200 ]
+  [ "$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$(prometheus_port)/-/ready")" = 200 ]
 }
 
 free_port() {
@@ -153,15 +153,12 @@ start_prometheus() {
   start prometheus prometheus --config.file="$PROM_DIR/prometheus.yml" \
     --storage.tsdb.path="$PROM_DIR/data" --storage.tsdb.retention.time=2d \
     --web.listen-address="127.0.0.1:$port" --log.format=json
+  # Fails fast when it exits, e.g. because its port is taken.
+  wait_for "$READY_TIMEOUT" prometheus prometheus_settled && prometheus_ready ||
+    die "prometheus not ready on port $port; see $(log_of prometheus)"
 }
 
 prometheus_settled() { prometheus_ready || ! alive prometheus; }
-
-await_prometheus() {  # fails fast when it exits, e.g. its port is taken
-  [ "${CHAT_PROMETHEUS:-1}" = 0 ] && return 0
-  wait_for "$READY_TIMEOUT" prometheus prometheus_settled && prometheus_ready ||
-    die "prometheus not ready on port $(prometheus_port); see $(log_of prometheus)"
-}
 
 CONNECTORS="connector-whatsapp connector-instagram"
 
@@ -191,12 +188,12 @@ up() {
   for b in chat-broker chat-api chat-router chat-platform-sim chat-connector; do
     [ -x "$BIN/$b" ] || die "no $b in $BIN (build first: cmake --preset release && cmake --build --preset release)"
   done
-  alive broker && die "already running (scripts/stack.sh down first)"
+  { alive broker || alive prometheus; } && die "already running (scripts/stack.sh down first)"
   mkdir -p "$STATE/pids" "$STATE/logs" "$STATE/data"
   trap 'echo "stack: interrupted, stopping what was started" >&2; down; exit 130' INT TERM
   rm -f "$STATE/broker.address"
   rm -rf "$PROM_DIR/targets"  # a crashed run's targets are gone
-  start_prometheus
+  start_prometheus  # first: a taken port fails before anything else runs
   start broker "$BIN/chat-broker" --address-file "$STATE/broker.address"
   wait_for 30 broker test -s "$STATE/broker.address" ||
     die "broker did not start; see $(log_of broker)"
@@ -207,7 +204,6 @@ up() {
   start_platform
   start_connectors
   await_ready api
-  await_prometheus
   trap - INT TERM
   status
 }
