@@ -27,10 +27,10 @@ GREEN, YELLOW, ORANGE, RED, BLUE, GREY = (
     "green", "yellow", "orange", "red", "blue", "text")
 
 
-def thresholds(*steps):
-    """steps: (value, color) above the base green."""
+def thresholds(*steps, base=GREEN):
+    """steps: (value, color) above the base color."""
     return {"mode": "absolute",
-            "steps": [{"color": GREEN, "value": None}] +
+            "steps": [{"color": base, "value": None}] +
                      [{"color": color, "value": value}
                       for value, color in steps]}
 
@@ -55,7 +55,8 @@ class Dashboard:
                    "panels": []}, width=24, height=1)
 
     def panel(self, kind, title, description, targets, unit="short",
-              width=12, height=8, steps=(), mappings=None, minimum=None,
+              width=12, height=8, steps=(), base=GREEN, mappings=None,
+              minimum=None,
               maximum=None, threshold_line=False, options=None):
         custom = {}
         if kind == "timeseries":
@@ -65,7 +66,7 @@ class Dashboard:
                 custom["thresholdsStyle"] = {"mode": "line"}
         elif kind == "state-timeline":
             custom = {"fillOpacity": 80, "lineWidth": 0}
-        defaults = {"unit": unit, "thresholds": thresholds(*steps),
+        defaults = {"unit": unit, "thresholds": thresholds(*steps, base=base),
                     "color": {"mode": "thresholds" if kind in (
                         "stat", "state-timeline", "bargauge")
                         else "palette-classic"},
@@ -254,7 +255,8 @@ def system_overview():
             "scrape succeeded. A DOWN target for a minute fires "
             "ChatTargetDown.",
             [target(f'up{{job=~"chat-.*", {SEL}}}', "{{instance}}")],
-            width=24, height=4, steps=((1, GREEN),), mappings=UP_DOWN,
+            width=24, height=4, steps=((1, GREEN),), base=RED,
+            mappings=UP_DOWN,
             options=dict(default_options("stat"), text={"titleSize": 14}))
     return d
 
@@ -295,7 +297,7 @@ def component_health():
     d.panel("stat", "Router instances",
             "Routers Prometheus scrapes successfully.",
             [target('count(up{job="chat-router"} == 1)', "routers")],
-            width=4, steps=((1, GREEN),),
+            width=4, steps=((1, GREEN),), base=RED,
             options=dict(default_options("stat"), colorMode="value"))
     d.panel("bargauge", "Partitions per router",
             "Partitions of `messages` each router owns now: the consumer "
@@ -397,7 +399,7 @@ def component_health():
             "the instance out of /health/ready.",
             [target(f"vigil_health_check_status{{{SEL}}}",
                     "{{instance}} {{check}} ({{kind}})")],
-            width=24, steps=((1, GREEN),), mappings=PASS_FAIL)
+            width=24, steps=((1, GREEN),), base=RED, mappings=PASS_FAIL)
     return d
 
 

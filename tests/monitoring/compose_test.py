@@ -43,7 +43,8 @@ def main():
         fail(f"prometheus.yml jobs {jobs} are not {sorted(STACK_NAMES)}")
 
     for job in jobs:
-        files = sorted((MONITORING / "docker" / "targets" / job).glob("*.json"))
+        targets = MONITORING / "docker" / "targets" / job
+        files = sorted(targets.glob("*.json"))
         if not files:
             fail(f"no docker target file for {job}")
         for path in files:
