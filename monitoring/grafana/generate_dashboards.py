@@ -341,6 +341,14 @@ def component_health():
                     f"(rate(chat_dead_letter_total{{{SEL}}}[{RATE}]))",
                     "{{instance}} dead-letter topic")],
             unit=MSG_RATE, minimum=0)
+    d.panel("timeseries", "Status updates",
+            "Status events from the connectors the routers handled per "
+            "second, by status (SENT, DELIVERED, READ...) and outcome: "
+            "applied, replayed (a no-op), invalid or unknown_message.",
+            [target(f"sum by (status, outcome) "
+                    f"(rate(chat_status_updates_total{{{SEL}}}[{RATE}]))",
+                    "{{status}} {{outcome}}")],
+            unit="ops", minimum=0)
     d.row("Connectors")
     d.panel("timeseries", "Deliveries per channel",
             "Messages the connectors sent to the platforms per second, by "
