@@ -56,7 +56,10 @@ int main(int argc, char** argv) {
       .add("publish-timeout-ms", "CHAT_PUBLISH_TIMEOUT_MS", "5000",
            "how long a message may wait for Kafka before the API answers 503")
       .add("max-body-bytes", "CHAT_MAX_BODY_BYTES", "65536",
-           "largest request body (413 beyond)");
+           "largest request body (413 beyond)")
+      .add("liveness-threshold-ms", "CHAT_API_LIVENESS_THRESHOLD_MS", "30000",
+           "/health/live fails when the Kafka delivery loop has not turned "
+           "for this long");
   flags.parse(argc, argv);
   const std::string demo_users = flags.str("demo-users");
   if (demo_users != "true" && demo_users != "false") {
@@ -74,12 +77,19 @@ int main(int argc, char** argv) {
 
     vigil::Registry registry;
     registry.include(std::make_shared<vigil::ProcessCollector>());
-    // Declared before what uses it, so destroyed after: the health checks'
-    // threads stop before the publisher they query goes.
+    // Declared before what uses them, so destroyed after: the health
+    // checks' threads stop before the publisher they query goes. The
+    // delivery loop answers every accepted message, so it is what liveness
+    // watches (it turns every 50 ms when healthy).
+    chat::Watchdog delivery_watchdog(
+        "kafka_delivery_loop", std::chrono::milliseconds(flags.integer(
+                                   "liveness-threshold-ms", 1000, 3600000)));
     chat::KafkaPublisher publisher(flags.str("brokers"),
                                    std::chrono::milliseconds(flags.integer(
-                                       "publish-timeout-ms", 100, 600000)));
+                                       "publish-timeout-ms", 100, 600000)),
+                                   {}, &delivery_watchdog);
     vigil::http::HealthRegistry health(registry);
+    chat::add_liveness_check(health, delivery_watchdog);
     vigil::http::CheckOptions kafka_check;
     kafka_check.probes = vigil::http::Probe::kReadiness;
     kafka_check.interval = std::chrono::milliseconds(1000);

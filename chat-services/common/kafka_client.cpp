@@ -1,6 +1,7 @@
 #include "kafka_client.hpp"
 
 #include <stdexcept>
+#include <vector>
 
 namespace chat {
 
@@ -77,10 +78,16 @@ void ConfirmedProducer::dr_cb(RdKafka::Message& message) {
 
 KafkaPublisher::KafkaPublisher(const std::string& brokers,
                                std::chrono::milliseconds timeout,
-                               const std::map<std::string, std::string>& extra)
-    : producer_(idempotent_producer(brokers, timeout, extra, this)) {
-  poller_ = std::thread([this] {
-    while (!stopping_) producer_->poll(50);
+                               const std::map<std::string, std::string>& extra,
+                               Watchdog* delivery_watchdog)
+    : timeout_(timeout),
+      producer_(idempotent_producer(brokers, timeout, extra, this)) {
+  poller_ = std::thread([this, delivery_watchdog] {
+    while (!stopping_) {
+      if (delivery_watchdog != nullptr) delivery_watchdog->beat();
+      producer_->poll(50);
+      expire_overdue();
+    }
   });
 }
 
@@ -96,28 +103,56 @@ void KafkaPublisher::close() {
     stopping_ = true;
     poller_.join();
     producer_->poll(0);
+    std::lock_guard<std::mutex> lock(pending_mutex_);
+    for (auto& pending : pending_) pending->answer(false);
+    pending_.clear();
   });
+}
+
+void KafkaPublisher::expire_overdue() {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<std::shared_ptr<Pending>> overdue;
+  {
+    std::lock_guard<std::mutex> lock(pending_mutex_);
+    while (!pending_.empty() &&
+           (pending_.front()->answered || pending_.front()->deadline <= now)) {
+      overdue.push_back(std::move(pending_.front()));
+      pending_.pop_front();
+    }
+  }
+  // Outside the lock: `done` answers an HTTP request.
+  for (auto& pending : overdue) pending->answer(false);
 }
 
 void KafkaPublisher::publish(const std::string& topic, const std::string& key,
                              const std::string& payload, Done done) {
-  auto pending = std::make_unique<Done>(std::move(done));
+  auto pending = std::make_shared<Pending>();
+  pending->done = std::move(done);
+  pending->deadline = std::chrono::steady_clock::now() + timeout_;
+  // The delivery report gets its own reference: it may come after the
+  // deadline expired the queue's.
+  auto for_report = std::make_unique<std::shared_ptr<Pending>>(pending);
+  {
+    std::lock_guard<std::mutex> lock(pending_mutex_);
+    pending_.push_back(pending);
+  }
   const RdKafka::ErrorCode err = producer_->produce(
       topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
       const_cast<char*>(payload.data()), payload.size(), key.data(), key.size(),
-      0, pending.get());
+      0, for_report.get());
   if (err != RdKafka::ERR_NO_ERROR) {
-    (*pending)(false);
+    pending->answer(false);
     return;
   }
-  pending.release();  // dr_cb owns it now
+  for_report.release();  // dr_cb owns it now
 }
 
 void KafkaPublisher::dr_cb(RdKafka::Message& message) {
-  std::unique_ptr<Done> done(static_cast<Done*>(message.msg_opaque()));
+  std::unique_ptr<std::shared_ptr<Pending>> pending(
+      static_cast<std::shared_ptr<Pending>*>(message.msg_opaque()));
   const bool ok = message.err() == RdKafka::ERR_NO_ERROR;
   if (ok) available_ = true;
-  if (done) (*done)(ok);
+  if (pending) (*pending)->answer(ok);
 }
 
 bool KafkaPublisher::check_broker(std::chrono::milliseconds timeout) {

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -14,6 +15,8 @@
 #include <string>
 #include <string_view>
 #include <thread>
+
+#include "watchdog.hpp"
 
 namespace chat {
 
@@ -59,7 +62,9 @@ class Publisher {
   using Done = std::function<void(bool acknowledged)>;
   virtual ~Publisher() = default;
   /// Calls `done` exactly once, from any thread: true once the broker
-  /// acknowledged, false if it could not be written.
+  /// acknowledged, false if it could not be written or was not acknowledged
+  /// in time (it may then still be written later: false means "not
+  /// confirmed", never "confirmed lost").
   virtual void publish(const std::string& topic, const std::string& key,
                        const std::string& payload, Done done) = 0;
   /// False while the broker is known to be unreachable (fail fast, and
@@ -68,13 +73,17 @@ class Publisher {
 };
 
 /// Publisher on an idempotent librdkafka producer (acks=all). A thread of
-/// its own serves delivery reports; a write not acknowledged within
-/// `timeout` fails.
+/// its own serves delivery reports (and beats `delivery_watchdog`, if
+/// given, every turn). A write not acknowledged within `timeout` is
+/// reported as failed after at most `timeout` + 50 ms, even when librdkafka
+/// holds on to it longer: an idempotent producer keeps a write that was in
+/// flight when the broker went away until the connection is back.
 class KafkaPublisher final : public Publisher,
                              public RdKafka::DeliveryReportCb {
  public:
   KafkaPublisher(const std::string& brokers, std::chrono::milliseconds timeout,
-                 const std::map<std::string, std::string>& extra = {});
+                 const std::map<std::string, std::string>& extra = {},
+                 Watchdog* delivery_watchdog = nullptr);
   /// Calls close().
   ~KafkaPublisher() override;
 
@@ -94,9 +103,30 @@ class KafkaPublisher final : public Publisher,
   void dr_cb(RdKafka::Message& message) override;
 
  private:
+  /// One publish waiting for its delivery report or its deadline; whichever
+  /// comes first calls `done`.
+  struct Pending {
+    Done done;
+    std::chrono::steady_clock::time_point deadline;
+    std::atomic<bool> answered{false};
+    /// Only the first call gets through, and it alone touches `done`
+    /// (released at once: it holds the HTTP exchange it answers).
+    void answer(bool acknowledged) {
+      if (answered.exchange(true)) return;
+      Done once = std::move(done);
+      once(acknowledged);
+    }
+  };
+  /// Answers false to every pending publish past its deadline (all have the
+  /// same timeout, so they expire in publish order).
+  void expire_overdue();
+
+  const std::chrono::milliseconds timeout_;
   std::unique_ptr<RdKafka::Producer> producer_;
   std::atomic<bool> available_{true};
   std::atomic<bool> stopping_{false};
+  std::mutex pending_mutex_;
+  std::deque<std::shared_ptr<Pending>> pending_;  // in publish order
   std::thread poller_;
   std::once_flag closed_;
 };
