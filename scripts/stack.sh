@@ -27,6 +27,9 @@
 #   CHAT_PROMETHEUS  0: do not start Prometheus (default 1)
 #   CHAT_PROMETHEUS_PORT  Prometheus port on 127.0.0.1 (default 9090; 0 picks
 #                    a free one)
+#   CHAT_ROUTER_SESSION_TIMEOUT_MS  routers' group session timeout (default
+#                    3000: the development broker accepts it and rebalances
+#                    in session - 1 s; a real Kafka broker needs >= 6000)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -125,7 +128,8 @@ start_router() {  # start_router K
   local k=$1 port=0
   [ "$k" = 1 ] && port=${CHAT_ROUTER_PORT:-8082}
   start "router-$k" "$BIN/chat-router" --brokers "$(cat "$STATE/broker.address")" \
-    --data-dir "$STATE/data" --metrics-port "$port" --instance "router-$k"
+    --data-dir "$STATE/data" --metrics-port "$port" --instance "router-$k" \
+    --session-timeout-ms "${CHAT_ROUTER_SESSION_TIMEOUT_MS:-3000}"
   await_ready "router-$k"
 }
 

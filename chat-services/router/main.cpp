@@ -38,7 +38,14 @@ int main(int argc, char** argv) {
            "events stored and committed together at most")
       .add("session-timeout-ms", "CHAT_ROUTER_SESSION_TIMEOUT_MS", "6000",
            "consumer group session timeout: how soon a dead router's "
-           "partitions move");
+           "partitions move (6000 is a real Kafka broker's minimum; the "
+           "development broker accepts less, scripts/stack.sh uses 3000)")
+      .add("lag-interval-ms", "CHAT_ROUTER_LAG_INTERVAL_MS", "2000",
+           "how often the consumer lag gauges are sampled")
+      .add("liveness-threshold-ms", "CHAT_ROUTER_LIVENESS_THRESHOLD_MS",
+           "60000",
+           "/health/live fails when the poll loop has not turned for this "
+           "long");
   flags.parse(argc, argv);
 
   const vigil::LogSink log = vigil::stderr_log_sink();
@@ -54,6 +61,8 @@ int main(int argc, char** argv) {
       static_cast<std::size_t>(flags.integer("max-batch", 1, 100000));
   options.session_timeout = std::chrono::milliseconds(
       flags.integer("session-timeout-ms", 1000, 300000));
+  options.liveness_threshold = std::chrono::milliseconds(
+      flags.integer("liveness-threshold-ms", 1000, 3600000));
 
   return chat::run_service(kService, log, [&] {
     std::filesystem::create_directories(flags.str("data-dir"));
@@ -67,15 +76,16 @@ int main(int argc, char** argv) {
     vigil::http::CheckOptions kafka_check;
     kafka_check.probes = vigil::http::Probe::kReadiness;
     kafka_check.interval = std::chrono::milliseconds(500);
+    kafka_check.timeout = std::chrono::milliseconds(2000);
     kafka_check.component_type = "queue";
     health.add_check("kafka", kafka_check, [&router] {
-      return router.ready() ? vigil::http::CheckResult::pass()
-                            : vigil::http::CheckResult::fail(
-                                  "not in the consumer group or broker down");
+      return router.check_ready(std::chrono::milliseconds(1000));
     });
+    chat::add_liveness_check(health, router.watchdog());
 
     vigil::kafka::ConsumerLagOptions lag_options;
-    lag_options.interval = std::chrono::seconds(2);
+    lag_options.interval =
+        std::chrono::milliseconds(flags.integer("lag-interval-ms", 100, 60000));
     vigil::kafka::ConsumerLagProbe lag(router.consumer(), registry,
                                        lag_options);
     lag.start();

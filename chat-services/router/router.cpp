@@ -58,6 +58,7 @@ Router::Router(RouterOptions options, Store& store, vigil::Registry& metrics,
     : options_(std::move(options)),
       store_(store),
       log_(std::move(log)),
+      watchdog_("router_poll_loop", options_.liveness_threshold),
       producer_(options_.brokers, {{"client.id", options_.instance}}),
       consumed_(metrics.counter("chat_messages_consumed_total",
                                 "Events consumed, by topic and partition.",
@@ -96,13 +97,27 @@ Router::Router(RouterOptions options, Store& store, vigil::Registry& metrics,
           "Status events from the connectors, by status and outcome: "
           "applied, replayed (already there or later: a no-op), invalid "
           "(not allowed from the current status) or unknown_message.",
-          {"status", "outcome"})) {
+          {"status", "outcome"})),
+      assigned_partitions_(
+          metrics
+              .gauge("chat_router_assigned_partitions",
+                     "Partitions this router owns now, over the topics it "
+                     "consumes; summed over the routers it shows the group's "
+                     "load split.")
+              .with({})) {
   std::string error;
   auto conf = kafka_conf({
       {"bootstrap.servers", options_.brokers},
       {"group.id", options_.group},
       {"client.id", options_.instance},
-      {"enable.auto.commit", "false"},
+      // Offsets are stored (offsets_store) only once a batch is durable, and
+      // librdkafka commits the stored ones: every 200 ms, and for revoked
+      // partitions before they move. Unlike a commitSync per batch, its
+      // commits wait out a rebalance, so a commit never lands with a stale
+      // generation and loses the survivor's assignment.
+      {"enable.auto.commit", "true"},
+      {"enable.auto.offset.store", "false"},
+      {"auto.commit.interval.ms", "200"},
       {"auto.offset.reset", "earliest"},
       // Only moved partitions stop during a rebalance (KIP-429).
       {"partition.assignment.strategy", "cooperative-sticky"},
@@ -134,6 +149,7 @@ void Router::run() {
       .emit();
   auto batch_started = std::chrono::steady_clock::now();
   while (!stopping_) {
+    watchdog_.beat();
     const auto waited = std::chrono::steady_clock::now() - batch_started;
     const int timeout =
         batch_.empty()
@@ -179,9 +195,13 @@ void Router::flush() {
   std::vector<MessageRecord> records;
   records.reserve(batch_.size());
   while (!try_flush(records)) {
+    last_flush_ok_ = false;
     if (stopping_) return;  // uncommitted: redelivered to whoever is next
+    // Retrying is progress: liveness stays green, readiness says why not.
+    watchdog_.beat();
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
+  last_flush_ok_ = true;
   processing_.observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
           .count());
@@ -246,7 +266,6 @@ bool Router::try_flush(std::vector<MessageRecord>& records) {
     vigil::LogLine(log_, "error", kService, "forward_failed")
         .field("events", batch_.size())
         .emit();
-    ready_ = false;
     return false;
   }
   // Commit the next offset of each partition in the batch.
@@ -260,16 +279,14 @@ bool Router::try_flush(std::vector<MessageRecord>& records) {
     offsets.push_back(
         RdKafka::TopicPartition::create(key.first, key.second, offset));
   }
-  const RdKafka::ErrorCode err = consumer_->commitSync(offsets);
+  const RdKafka::ErrorCode err = consumer_->offsets_store(offsets);
   RdKafka::TopicPartition::destroy(offsets);
   if (err != RdKafka::ERR_NO_ERROR) {
-    // The partition may have moved: its new owner redoes the batch, and the
-    // store ignores what is already there.
-    vigil::LogLine(log_, "warn", kService, "commit_failed")
+    // The partition moved: its new owner redoes the batch, and the store
+    // ignores what is already there.
+    vigil::LogLine(log_, "warn", kService, "offset_store_failed")
         .field("error", RdKafka::err2str(err))
         .emit();
-  } else {
-    ready_ = true;
   }
   const std::int64_t now = now_ms();
   for (const auto& record : records) {
@@ -325,7 +342,7 @@ void Router::rebalance_cb(RdKafka::KafkaConsumer* consumer,
     } else {
       consumer->assign(partitions);
     }
-    ready_ = true;
+    joined_ = true;
   } else {
     // Finish what we hold before letting go, so the next owner does not
     // process it again.
@@ -336,13 +353,18 @@ void Router::rebalance_cb(RdKafka::KafkaConsumer* consumer,
       consumer->unassign();
     }
   }
+  std::vector<RdKafka::TopicPartition*> owned;
+  consumer->assignment(owned);
+  assigned_partitions_.set(static_cast<double>(owned.size()));
   vigil::LogLine(log_, "info", kService,
                  err == RdKafka::ERR__ASSIGN_PARTITIONS ? "partitions_assigned"
                                                         : "partitions_revoked")
       .field("instance", options_.instance)
       .field("partitions", partition_list(partitions))
       .field("count", partitions.size())
+      .field("owned", owned.size())
       .emit();
+  RdKafka::TopicPartition::destroy(owned);
   if (error != nullptr) {
     vigil::LogLine(log_, "error", kService, "rebalance_failed")
         .field("error", error->str())
@@ -351,9 +373,25 @@ void Router::rebalance_cb(RdKafka::KafkaConsumer* consumer,
   }
 }
 
+vigil::http::CheckResult Router::check_ready(
+    std::chrono::milliseconds timeout) {
+  using vigil::http::CheckResult;
+  if (!joined_) return CheckResult::fail("not in the consumer group yet");
+  RdKafka::Metadata* metadata = nullptr;
+  const RdKafka::ErrorCode err = consumer_->metadata(
+      false, nullptr, &metadata, static_cast<int>(timeout.count()));
+  delete metadata;
+  if (err != RdKafka::ERR_NO_ERROR) {
+    return CheckResult::fail("broker unreachable: " + RdKafka::err2str(err));
+  }
+  if (!last_flush_ok_) {
+    return CheckResult::fail("the last batch could not be stored or forwarded");
+  }
+  return CheckResult::pass();
+}
+
 void Router::event_cb(RdKafka::Event& event) {
   if (event.type() != RdKafka::Event::EVENT_ERROR) return;
-  if (event.err() == RdKafka::ERR__ALL_BROKERS_DOWN) ready_ = false;
   vigil::LogLine(log_, event.fatal() ? "error" : "warn", kService,
                  "kafka_error")
       .field("error", event.str())

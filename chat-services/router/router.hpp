@@ -1,8 +1,8 @@
 #pragma once
 // The router worker: consumes `messages` in batches, stores them
 // idempotently, forwards platform messages to the connectors' topics,
-// applies the connectors' `status-updates` to the store, and commits offsets
-// only once all of it is durable.
+// applies the connectors' `status-updates` to the store, and marks offsets
+// for commit only once all of it is durable.
 
 #include <librdkafka/rdkafkacpp.h>
 
@@ -12,12 +12,14 @@
 #include <memory>
 #include <string>
 #include <vector>
+#include <vigil/http/health.hpp>
 #include <vigil/log.hpp>
 #include <vigil/registry.hpp>
 
 #include "events.hpp"
 #include "kafka_client.hpp"
 #include "store.hpp"
+#include "watchdog.hpp"
 
 namespace chat {
 
@@ -27,8 +29,13 @@ struct RouterOptions {
   std::string instance;  // for logs and client.id
   std::size_t max_batch = 500;
   std::chrono::milliseconds max_batch_wait{20};
-  /// Short sessions so a killed router's partitions move on quickly.
+  /// Short sessions so a killed router's partitions move on quickly (6 s
+  /// is a real broker's default minimum); heartbeats every third of it.
   std::chrono::milliseconds session_timeout{6000};
+  /// Liveness fails when the poll loop has not turned for this long. A
+  /// healthy loop turns at least every 100 ms; one flush attempt may block
+  /// for the store's busy timeout plus the forward confirmation (10 s each).
+  std::chrono::milliseconds liveness_threshold{60000};
 };
 
 /// Thread-safety: run() on one thread; request_stop() from any (e.g. a
@@ -46,8 +53,12 @@ class Router : public RdKafka::RebalanceCb, public RdKafka::EventCb {
 
   /// The consumer, for the lag probe (valid once constructed).
   RdKafka::KafkaConsumer* consumer() { return consumer_.get(); }
-  /// True once the consumer joined the group and the broker is reachable.
-  bool ready() const { return ready_; }
+  /// Readiness: the consumer joined the group, the last batch was stored
+  /// and forwarded, and the broker answers a metadata request within
+  /// `timeout`. Run it from a health check (it blocks up to `timeout`).
+  vigil::http::CheckResult check_ready(std::chrono::milliseconds timeout);
+  /// Beaten by the poll loop; feeds the liveness check.
+  const Watchdog& watchdog() const { return watchdog_; }
 
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& partitions) override;
@@ -75,7 +86,9 @@ class Router : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   Store& store_;
   vigil::LogSink log_;
   std::atomic<bool> stopping_{false};
-  std::atomic<bool> ready_{false};
+  std::atomic<bool> joined_{false};
+  std::atomic<bool> last_flush_ok_{true};
+  Watchdog watchdog_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   ConfirmedProducer producer_;
   std::vector<Pending> batch_;
@@ -90,6 +103,7 @@ class Router : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   vigil::Histogram batch_size_;
   vigil::Counter rebalances_;
   vigil::CounterFamily& status_updates_;
+  vigil::Gauge assigned_partitions_;
 };
 
 }  // namespace chat
