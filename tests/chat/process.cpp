@@ -9,9 +9,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -157,10 +160,32 @@ std::optional<HttpResponse> http_request(
   HttpResponse response;
   response.status = std::atoi(raw.c_str() + 9);
   const auto body_start = raw.find("\r\n\r\n");
+  const auto headers_start = raw.find("\r\n");
   if (body_start != std::string::npos) {
+    response.headers =
+        raw.substr(headers_start + 2, body_start + 2 - (headers_start + 2));
     response.body = raw.substr(body_start + 4);
   }
   return response;
+}
+
+std::optional<std::string> HttpResponse::header(const std::string& name) const {
+  std::istringstream lines(headers);
+  for (std::string line; std::getline(lines, line);) {
+    const auto colon = line.find(':');
+    if (colon != name.size() ||
+        !std::equal(name.begin(), name.end(), line.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) ==
+                 std::tolower(static_cast<unsigned char>(b));
+        })) {
+      continue;
+    }
+    std::string value = line.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(' '));
+    if (!value.empty() && value.back() == '\r') value.pop_back();
+    return value;
+  }
+  return std::nullopt;
 }
 
 TempDir::TempDir() {

@@ -53,7 +53,10 @@ std::optional<long> json_int_field(const std::string& line,
 
 struct HttpResponse {
   int status = 0;
+  std::string headers;  // the raw header lines after the status line
   std::string body;
+  /// The value of header `name` (case-insensitive), if present.
+  std::optional<std::string> header(const std::string& name) const;
 };
 /// A blocking request to 127.0.0.1:port on a fresh connection; `headers`
 /// are complete lines without CRLF. nullopt if the connection fails.
