@@ -110,7 +110,8 @@ class Statement {
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(const std::string& path) {
+  SqliteStore(const std::string& path, SqliteStoreOptions options)
+      : options_(std::move(options)) {
     if (sqlite3_open_v2(
             path.c_str(), &db_,
             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
@@ -162,7 +163,7 @@ class SqliteStore final : public Store {
 
   std::size_t add_messages(const std::vector<MessageRecord>& batch) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    exec("BEGIN IMMEDIATE");
+    begin_write();
     try {
       std::size_t added = 0;
       for (const auto& m : batch) {
@@ -227,7 +228,7 @@ class SqliteStore final : public Store {
   StatusChange set_status(std::string_view message_id, MessageStatus to,
                           std::int64_t at_ms) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    exec("BEGIN IMMEDIATE");
+    begin_write();
     try {
       StatusChange change;
       change.message = read_message(message_id);
@@ -280,6 +281,18 @@ class SqliteStore final : public Store {
   }
 
   void exec(const std::string& sql) { run_sql(sql, false); }
+
+  /// Starts a write transaction, reporting how long the write lock took.
+  void begin_write() {
+    const auto started = std::chrono::steady_clock::now();
+    exec("BEGIN IMMEDIATE");
+    if (options_.on_write_lock_wait) {
+      options_.on_write_lock_wait(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                        started)
+              .count());
+    }
+  }
 
   /// exec() that retries for up to 30 s while the database is busy.
   void exec_while_busy(const std::string& sql) {
@@ -367,12 +380,14 @@ class SqliteStore final : public Store {
   sqlite3* db_ = nullptr;
   std::mutex mutex_;
   Statements statements_;
+  const SqliteStoreOptions options_;
 };
 
 }  // namespace
 
-std::unique_ptr<Store> open_sqlite_store(const std::string& path) {
-  return std::make_unique<SqliteStore>(path);
+std::unique_ptr<Store> open_sqlite_store(const std::string& path,
+                                         SqliteStoreOptions options) {
+  return std::make_unique<SqliteStore>(path, std::move(options));
 }
 
 }  // namespace chat

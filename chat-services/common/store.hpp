@@ -3,6 +3,7 @@
 // the embedded default; the interface leaves room for a server database.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -75,8 +76,17 @@ class Store {
                                   std::int64_t at_ms) = 0;
 };
 
+/// What the SQLite store reports about itself (all optional).
+struct SqliteStoreOptions {
+  /// Called with the seconds each write transaction waited for the
+  /// database's write lock (held by another connection or process): the
+  /// cost of sharing one file between routers.
+  std::function<void(double)> on_write_lock_wait;
+};
+
 /// Opens (creating if needed) a SQLite store in WAL mode at `path`.
 /// Throws std::runtime_error with SQLite's message on failure.
-std::unique_ptr<Store> open_sqlite_store(const std::string& path);
+std::unique_ptr<Store> open_sqlite_store(const std::string& path,
+                                         SqliteStoreOptions options = {});
 
 }  // namespace chat

@@ -66,9 +66,22 @@ int main(int argc, char** argv) {
 
   return chat::run_service(kService, log, [&] {
     std::filesystem::create_directories(flags.str("data-dir"));
-    auto store = chat::open_sqlite_store(flags.str("data-dir") + "/chat.db");
     vigil::Registry registry;
     registry.include(std::make_shared<vigil::ProcessCollector>());
+    // Routers share one SQLite file; its write lock is what they contend on.
+    vigil::Histogram lock_wait =
+        registry
+            .histogram("chat_store_lock_wait_seconds",
+                       "Time a store write waited for the database's write "
+                       "lock (held by another router or the API).",
+                       {}, vigil::buckets::latency_seconds(), {"seconds", 0})
+            .with({});
+    chat::SqliteStoreOptions store_options;
+    store_options.on_write_lock_wait = [lock_wait](double seconds) mutable {
+      lock_wait.observe(seconds);
+    };
+    auto store = chat::open_sqlite_store(flags.str("data-dir") + "/chat.db",
+                                         std::move(store_options));
     chat::Router router(options, *store, registry, log);
     // After the router, so its check threads stop before the router goes.
     vigil::http::HealthRegistry health(registry);
