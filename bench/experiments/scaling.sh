@@ -163,8 +163,9 @@ ownership() {
   local p1 p2
   p1=$(wait_port "$log1"); p2=$(wait_port "$log2")
   for _ in $(seq 300); do
-    [ "$(metric "$p1" chat_router_assigned_partitions)" = 3 ] &&
-      [ "$(metric "$p2" chat_router_assigned_partitions)" = 3 ] && break
+    # 12 partitions: `messages` and `status-updates`, 6 each.
+    [ "$(metric "$p1" chat_router_assigned_partitions)" = 6 ] &&
+      [ "$(metric "$p2" chat_router_assigned_partitions)" = 6 ] && break
     sleep 0.1
   done
   "$BACKLOG" --brokers "$BROKERS" --count "$total" --rate "$RATE" --prefix own \

@@ -60,21 +60,22 @@ def ownership_chart(rows, out):
     """Partitions owned per router over time, as an SVG step chart."""
     width, height, left, bottom, top = 720, 260, 50, 40, 20
     t_max = max(float(r["t_s"]) for r in rows) or 1
+    v_max = max(6, max(float(r["assigned_partitions"] or 0) for r in rows))
     colors = {"router-1": "#1f77b4", "router-2": "#d62728"}
 
     def x(t):
         return left + (width - left - 20) * t / t_max
 
     def y(v):
-        return top + (height - top - bottom) * (1 - v / 6)
+        return top + (height - top - bottom) * (1 - v / v_max)
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
         f'height="{height}" font-family="sans-serif" font-size="11">',
-        f'<text x="{left}" y="14">partitions of messages owned per router '
+        f'<text x="{left}" y="14">partitions owned per router '
         "(chat_router_assigned_partitions)</text>",
     ]
-    for v in range(0, 7):
+    for v in range(0, int(v_max) + 1, 2 if v_max > 6 else 1):
         parts.append(
             f'<line x1="{left}" y1="{y(v)}" x2="{width - 20}" y2="{y(v)}" '
             'stroke="#ddd"/>'

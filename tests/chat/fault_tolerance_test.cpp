@@ -37,6 +37,8 @@ using Clock = std::chrono::steady_clock;
 
 const std::string kSecret = "fault-tolerance-test-secret-32-bytes!";
 constexpr int kPartitions = 6;
+/// The routers consume `messages` and `status-updates`, 6 partitions each.
+constexpr int kGroupPartitions = 2 * kPartitions;
 constexpr const char* kGroup = "router-worker-group";
 /// What scripts/stack.sh runs the routers with against the development
 /// broker, whose group coordinator waits session timeout - 1 s in every
@@ -333,14 +335,14 @@ class FaultTolerance : public ::testing::Test {
     dir_.reset();
   }
 
-  // Every test starts with both routers up and owning three partitions
+  // Every test starts with both routers up and owning half the partitions
   // each, whatever the test before did to them.
   void SetUp() override {
     if (!routers_[1].process) routers_[1] = start_router(2);
     ASSERT_TRUE(eventually(
         [&] {
-          return owned(routers_[0]) == kPartitions / 2 &&
-                 owned(routers_[1]) == kPartitions / 2;
+          return owned(routers_[0]) == kGroupPartitions / 2 &&
+                 owned(routers_[1]) == kGroupPartitions / 2;
         },
         60s))
         << "routers never split the partitions\n"
@@ -462,7 +464,7 @@ TEST_F(FaultTolerance, RouterKilledUnderLoadRecoversWithinTenSeconds) {
         const auto lag = lag_->total();
         if (lag) lag_peak = std::max(lag_peak, *lag);
         if (assigned == Clock::time_point{}) {
-          if (owned(survivor) != kPartitions) return false;
+          if (owned(survivor) != kGroupPartitions) return false;
           assigned = Clock::now();
         }
         if (!lag || *lag > lag_target) return false;
@@ -515,7 +517,7 @@ TEST_F(FaultTolerance, RouterStoppedGracefullyHandsOverWithinThreeSeconds) {
   Clock::time_point assigned{};
   const bool taken_over = eventually(
       [&] {
-        if (owned(survivor) != kPartitions) return false;
+        if (owned(survivor) != kGroupPartitions) return false;
         assigned = Clock::now();
         return true;
       },
