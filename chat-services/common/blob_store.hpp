@@ -1,0 +1,68 @@
+#pragma once
+// Where uploaded file contents live. The API writes and reads blobs through
+// this interface only, so the local directory can later give way to
+// S3-compatible storage (a writer becomes a multipart upload, commit its
+// completion, a source ranged GETs).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace chat {
+
+/// Random-access bytes of known size, e.g. a stored blob being sent.
+///
+/// Thread-safety: read_at() may be called from any thread, one call at a
+/// time per object.
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  virtual std::uint64_t size() const = 0;
+  /// Reads up to `capacity` bytes at `offset` into `out`; returns how many
+  /// (0 only at the end). Throws std::runtime_error on I/O errors.
+  virtual std::size_t read_at(std::uint64_t offset, char* out,
+                              std::size_t capacity) = 0;
+};
+
+/// A blob being written. Nothing is visible under its key until commit();
+/// destroying an uncommitted writer discards what was written.
+///
+/// Thread-safety: one thread at a time.
+class BlobWriter {
+ public:
+  virtual ~BlobWriter() = default;
+  /// Throws std::runtime_error on I/O errors.
+  virtual void write(std::string_view bytes) = 0;
+  /// Makes the blob durable and visible under its key.
+  virtual void commit() = 0;
+};
+
+/// Blobs by key. Keys are made by the service (`files/<conversation>/<id>`
+/// from validated ids), never from client input.
+///
+/// Thread-safety: every member may be called from any thread.
+///
+///     auto writer = blobs.create("files/c1/f_123");
+///     writer->write(chunk);
+///     writer->commit();
+///     auto source = blobs.open("files/c1/f_123");  // nullptr if absent
+class BlobStore {
+ public:
+  virtual ~BlobStore() = default;
+  /// Starts a blob; throws std::runtime_error if that is impossible.
+  virtual std::unique_ptr<BlobWriter> create(const std::string& key) = 0;
+  /// The blob's bytes, or nullptr when there is no such blob.
+  virtual std::shared_ptr<ByteSource> open(const std::string& key) = 0;
+  /// Deletes a blob; false when it did not exist.
+  virtual bool remove(const std::string& key) = 0;
+};
+
+/// Blobs as files under `root`: a key is a relative path of segments made
+/// of [A-Za-z0-9_.:-] (anything else is refused with std::invalid_argument);
+/// a segment starting with '.' (such as "..") is stored as "%2E..." so no key
+/// leaves the root. Writes go to a hidden temporary file that commit() fsyncs
+/// and renames into place.
+std::unique_ptr<BlobStore> open_local_blob_store(const std::string& root);
+
+}  // namespace chat
