@@ -4,6 +4,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
+#include <charconv>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -42,6 +44,81 @@ struct HttpServer::Shared {
   }
 };
 
+boost::optional<std::pair<ResponseBody::writer::const_buffers_type, bool>>
+ResponseBody::writer::get(boost::beast::error_code& ec) {
+  ec = {};
+  if (!body_.source) {
+    if (sent_ > 0 || body_.empty()) return boost::none;
+    sent_ = body_.std::string::size();
+    return {{net::const_buffer(body_.data(), body_.std::string::size()),
+             false}};
+  }
+  constexpr std::size_t kChunk = 64 * 1024;
+  const std::uint64_t remaining = body_.source_length - sent_;
+  if (remaining == 0) return boost::none;
+  if (!chunk_) chunk_ = std::make_unique<char[]>(kChunk);
+  const std::size_t want =
+      static_cast<std::size_t>(std::min<std::uint64_t>(remaining, kChunk));
+  std::size_t got = 0;
+  try {
+    got = body_.source->read_at(body_.source_offset + sent_, chunk_.get(),
+                                want);
+  } catch (const std::exception&) {
+    got = 0;
+  }
+  if (got == 0) {
+    // The source shrank or failed: the promised length cannot be met.
+    ec = boost::system::errc::make_error_code(boost::system::errc::io_error);
+    return boost::none;
+  }
+  sent_ += got;
+  return {{net::const_buffer(chunk_.get(), got), sent_ < body_.source_length}};
+}
+
+RangeCheck parse_range(std::string_view header, std::uint64_t size,
+                       ByteRange& range) {
+  constexpr std::string_view kUnit = "bytes=";
+  if (header.substr(0, kUnit.size()) != kUnit) return RangeCheck::kNone;
+  header.remove_prefix(kUnit.size());
+  const auto dash = header.find('-');
+  if (dash == std::string_view::npos ||
+      header.find(',') != std::string_view::npos) {
+    return RangeCheck::kNone;
+  }
+  auto number = [](std::string_view text, std::uint64_t& out) {
+    const auto [end, ec] =
+        std::from_chars(text.data(), text.data() + text.size(), out);
+    return !text.empty() && ec == std::errc() &&
+           end == text.data() + text.size();
+  };
+  const std::string_view first_text = header.substr(0, dash);
+  const std::string_view last_text = header.substr(dash + 1);
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;
+  if (first_text.empty()) {  // the last n bytes
+    if (!number(last_text, last)) return RangeCheck::kNone;
+    if (last == 0 || size == 0) return RangeCheck::kUnsatisfiable;
+    range = {size - std::min(last, size), size - 1};
+    return RangeCheck::kSatisfiable;
+  }
+  if (!number(first_text, first)) return RangeCheck::kNone;
+  if (last_text.empty()) {
+    last = size == 0 ? 0 : size - 1;
+  } else if (!number(last_text, last) || last < first) {
+    return RangeCheck::kNone;
+  }
+  if (first >= size) return RangeCheck::kUnsatisfiable;
+  range = {first, std::min(last, size - 1)};
+  return RangeCheck::kSatisfiable;
+}
+
+Response to_response(bhttp::response<bhttp::string_body>&& res) {
+  std::string body = std::move(res.body());
+  Response out(std::move(res.base()));
+  out.body() = std::move(body);
+  return out;
+}
+
 Response drop_connection() {
   Response res;
   res.result(0);
@@ -59,6 +136,8 @@ Response json_response(unsigned status, std::string body) {
 namespace {
 
 class Session : public std::enable_shared_from_this<Session> {
+  static constexpr std::size_t kStreamChunk = 64 * 1024;
+
  public:
   Session(tcp::socket socket, std::shared_ptr<HttpServer::Shared> shared)
       : stream_(std::move(socket)),
@@ -82,15 +161,19 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void read() {
-    parser_.emplace();
-    parser_->header_limit(
+    unread_body_ = false;
+    header_parser_.emplace();
+    header_parser_->header_limit(
         static_cast<std::uint32_t>(shared_->options.max_header_bytes));
-    parser_->body_limit(shared_->options.max_body_bytes);
+    // The body limit depends on the route: on_header applies it. (Not
+    // boost::none: Boost 1.74 compares a Content-Length against it as an
+    // optional, and every value is greater than none.)
+    header_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     // The idle timeout covers the wait for a request; once bytes arrive the
-    // read timeout bounds the rest (see on_first_bytes).
+    // read timeout bounds the rest (see on_header).
     stream_.expires_after(shared_->options.idle_timeout);
     bhttp::async_read_header(
-        stream_, buffer_, *parser_,
+        stream_, buffer_, *header_parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) {
           self->on_header(ec);
         });
@@ -99,6 +182,33 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_header(beast::error_code ec) {
     if (ec) return fail_read(ec);
     stream_.expires_after(shared_->options.read_timeout);
+    StreamDecision decision;
+    if (shared_->options.stream_route) {
+      try {
+        decision = shared_->options.stream_route(header_parser_->get());
+      } catch (const std::exception& e) {
+        unread_body_ = true;
+        return handler_failed(e);
+      }
+    }
+    if (auto* answer = std::get_if<Response>(&decision)) {
+      unread_body_ = true;
+      answer->keep_alive(false);
+      return write(std::move(*answer));
+    }
+    if (auto* sink = std::get_if<std::unique_ptr<BodySink>>(&decision)) {
+      sink_ = std::move(*sink);
+      return start_stream();
+    }
+    body_limit_ = shared_->options.max_body_bytes;
+    // The parser checks a Content-Length against its limit only while
+    // parsing the header, before the route was known.
+    const auto length = header_parser_->content_length();
+    if (length && *length > body_limit_) {
+      return fail_read(bhttp::error::body_limit);
+    }
+    parser_.emplace(std::move(*header_parser_));
+    parser_->body_limit(body_limit_);
     bhttp::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -106,22 +216,103 @@ class Session : public std::enable_shared_from_this<Session> {
         });
   }
 
+  void start_stream() {
+    body_limit_ = shared_->options.max_stream_bytes;
+    const auto length = header_parser_->content_length();
+    if (length && *length > body_limit_) {
+      return fail_read(bhttp::error::body_limit);
+    }
+    const bool expects_continue = beast::iequals(
+        header_parser_->get()[bhttp::field::expect], "100-continue");
+    stream_parser_.emplace(std::move(*header_parser_));
+    stream_parser_->body_limit(body_limit_);
+    if (!chunk_) chunk_ = std::make_unique<char[]>(kStreamChunk);
+    if (!expects_continue) return read_chunk();
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    net::async_write(
+        stream_, net::buffer(kContinue.data(), kContinue.size()),
+        [self = shared_from_this()](beast::error_code ec, std::size_t) {
+          if (ec) return self->fail_read(ec);
+          self->read_chunk();
+        });
+  }
+
+  void read_chunk() {
+    if (stream_parser_->is_done()) return finish_stream();
+    auto& body = stream_parser_->get().body();
+    body.data = chunk_.get();
+    body.size = kStreamChunk;
+    // Each wait for more bytes is bounded, not the whole body: a large
+    // upload may take long, a stalled one may not.
+    stream_.expires_after(shared_->options.read_timeout);
+    bhttp::async_read_some(
+        stream_, buffer_, *stream_parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) {
+          self->on_chunk(ec);
+        });
+  }
+
+  void on_chunk(beast::error_code ec) {
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) return fail_read(ec);
+    const std::size_t received =
+        kStreamChunk - stream_parser_->get().body().size;
+    if (received > 0) {
+      std::optional<Response> stop;
+      try {
+        stop = sink_->write(std::string_view(chunk_.get(), received));
+      } catch (const std::exception& e) {
+        sink_.reset();
+        unread_body_ = true;
+        return handler_failed(e);
+      }
+      if (stop) {
+        sink_.reset();
+        unread_body_ = true;
+        stop->keep_alive(false);
+        return write(std::move(*stop));
+      }
+    }
+    read_chunk();
+  }
+
+  void finish_stream() {
+    const bool keep_alive = stream_parser_->get().keep_alive();
+    stream_parser_.reset();
+    auto sink = std::move(sink_);
+    stream_.expires_never();
+    auto self = shared_from_this();
+    if (!shared_->hold(self)) return close();
+    try {
+      sink->finish(make_respond(keep_alive));
+    } catch (const std::exception& e) {
+      handler_failed(e);
+    }
+  }
+
   void fail_read(beast::error_code ec) {
     if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
         ec == net::error::operation_aborted || ec == net::error::eof ||
         ec == net::error::connection_reset) {
+      if (sink_) {
+        sink_->rejected(ec == beast::error::timeout ? 408 : 499);
+        sink_.reset();
+      }
       return close();
     }
     unsigned status = 400;
     std::string detail = "malformed request";
     if (ec == bhttp::error::body_limit) {
       status = 413;
-      detail = "request body over " +
-               std::to_string(shared_->options.max_body_bytes) + " bytes";
+      detail = "request body over " + std::to_string(body_limit_) + " bytes";
     } else if (ec == bhttp::error::header_limit) {
       status = 431;
       detail = "request headers over " +
                std::to_string(shared_->options.max_header_bytes) + " bytes";
+    }
+    if (sink_) {
+      sink_->rejected(status);
+      sink_.reset();
     }
     vigil::LogLine(shared_->options.log, "warn", shared_->options.service,
                    "request_rejected")
@@ -129,24 +320,38 @@ class Session : public std::enable_shared_from_this<Session> {
         .field("status", status)
         .field("reason", ec.message())
         .emit();
+    const char* title = status == 413   ? "Content Too Large"
+                        : status == 431 ? "Request Header Fields Too Large"
+                                        : "Bad Request";
     Response res = json_response(
-        status, R"({"type":"about:blank","title":"Bad Request","status":)" +
-                    std::to_string(status) + R"(,"detail":")" + detail +
-                    R"("})");
+        status, std::string(R"({"type":"about:blank","title":")") + title +
+                    R"(","status":)" + std::to_string(status) +
+                    R"(,"detail":")" + detail + R"("})");
     res.set(bhttp::field::content_type, "application/problem+json");
     res.keep_alive(false);
+    unread_body_ = true;
     write(std::move(res));
   }
 
   void on_request(beast::error_code ec) {
     if (ec) return fail_read(ec);
     Request req = parser_->release();
+    parser_.reset();
     const bool keep_alive = req.keep_alive();
     stream_.expires_never();  // the handler may take its time (Kafka acks)
     auto self = shared_from_this();
     if (!shared_->hold(self)) return close();
-    Respond respond = [weak = std::weak_ptr<Session>(self),
-                       keep_alive](Response res) {
+    try {
+      shared_->handler(std::move(req), make_respond(keep_alive));
+    } catch (const std::exception& e) {
+      handler_failed(e);
+    }
+  }
+
+  /// The Respond for the request just read: it answers on this session's
+  /// executor, unless the server stopped meanwhile.
+  Respond make_respond(bool keep_alive) {
+    return [weak = weak_from_this(), keep_alive](Response res) {
       auto session = weak.lock();
       if (!session) return;  // the server stopped meanwhile
       res.keep_alive(keep_alive && res.keep_alive());
@@ -156,19 +361,19 @@ class Session : public std::enable_shared_from_this<Session> {
                   session->write(std::move(res));
                 });
     };
-    try {
-      shared_->handler(std::move(req), std::move(respond));
-    } catch (const std::exception& e) {
-      vigil::LogLine(shared_->options.log, "error", shared_->options.service,
-                     "handler_failed")
-          .field("conn", id_)
-          .field("error", e.what())
-          .emit();
-      Response res = json_response(
-          500, R"({"title":"Internal Server Error","status":500})");
-      res.keep_alive(false);
-      write(std::move(res));
-    }
+  }
+
+  void handler_failed(const std::exception& e) {
+    vigil::LogLine(shared_->options.log, "error", shared_->options.service,
+                   "handler_failed")
+        .field("conn", id_)
+        .field("error", e.what())
+        .emit();
+    shared_->release(shared_from_this());
+    Response res =
+        json_response(500, R"({"title":"Internal Server Error","status":500})");
+    res.keep_alive(false);
+    write(std::move(res));
   }
 
   void write(Response res) {
@@ -186,7 +391,29 @@ class Session : public std::enable_shared_from_this<Session> {
     const bool keep = !ec && response_->keep_alive();
     response_.reset();
     if (keep) return read();
+    if (!ec && unread_body_) return drain();
     close();
+  }
+
+  /// Closing with unread bytes would reset the connection and could destroy
+  /// the answer before the client reads it (e.g. a 413 while it still
+  /// sends): stop sending, discard what arrives until the client closes or
+  /// the read timeout passes, then close.
+  void drain() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(shared_->options.read_timeout);
+    if (!chunk_) chunk_ = std::make_unique<char[]>(kStreamChunk);
+    discard();
+  }
+
+  void discard() {
+    stream_.async_read_some(
+        net::buffer(chunk_.get(), kStreamChunk),
+        [self = shared_from_this()](beast::error_code ec, std::size_t) {
+          if (ec) return self->close();
+          self->discard();
+        });
   }
 
   /// Closes with a TCP reset, as a crashed or unreachable peer would.
@@ -206,7 +433,13 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<HttpServer::Shared> shared_;
   std::uint64_t id_;
   beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::empty_body>> header_parser_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::optional<bhttp::request_parser<bhttp::buffer_body>> stream_parser_;
+  std::unique_ptr<BodySink> sink_;
+  std::unique_ptr<char[]> chunk_;  // streamed bodies pass through here
+  std::uint64_t body_limit_ = 0;   // of the current request
+  bool unread_body_ = false;       // answered before reading the body
   std::shared_ptr<Response> response_;
 };
 

@@ -2,27 +2,123 @@
 // The HTTP server the chat services share (Boost.Beast): keep-alive, size
 // limits, timeouts, a connection cap, and handlers that may answer later
 // from another thread (the API answers once Kafka acknowledged a write).
+// Chosen requests stream their bodies to a BodySink instead of memory, and a
+// response body may stream from a ByteSource: uploads and downloads of any
+// size use constant memory.
 
 #include <atomic>
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/optional.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 #include <vigil/log.hpp>
 
+#include "blob_store.hpp"
+
 namespace chat {
 
+/// A Beast body that is text, or a range of a ByteSource read piece by piece
+/// while it is sent (so a download never sits in memory).
+///
+///     Response res{boost::beast::http::status::ok, 11};
+///     res.body() = "text";                  // like string_body, or
+///     res.body().stream(source, 0, source->size());
+///     res.prepare_payload();                // Content-Length either way
+struct ResponseBody {
+  struct value_type : std::string {
+    using std::string::string;
+    using std::string::operator=;
+    value_type() = default;
+    value_type(std::string text) : std::string(std::move(text)) {}
+    /// Sends [offset, offset + length) of `source` instead of the text.
+    void stream(std::shared_ptr<ByteSource> from, std::uint64_t offset,
+                std::uint64_t length) {
+      source = std::move(from);
+      source_offset = offset;
+      source_length = length;
+    }
+    std::shared_ptr<ByteSource> source;
+    std::uint64_t source_offset = 0;
+    std::uint64_t source_length = 0;
+  };
+
+  static std::uint64_t size(const value_type& body) {
+    return body.source ? body.source_length : body.std::string::size();
+  }
+
+  /// Reads into the text, as string_body does.
+  class reader : public boost::beast::http::string_body::reader {
+   public:
+    template <bool isRequest, class Fields>
+    reader(boost::beast::http::header<isRequest, Fields>& header,
+           value_type& body)
+        : boost::beast::http::string_body::reader(
+              header, static_cast<std::string&>(body)) {}
+  };
+
+  class writer {
+   public:
+    using const_buffers_type = boost::asio::const_buffer;
+    template <bool isRequest, class Fields>
+    writer(const boost::beast::http::header<isRequest, Fields>&,
+           const value_type& body)
+        : body_(body) {}
+    void init(boost::beast::error_code& ec) { ec = {}; }
+    boost::optional<std::pair<const_buffers_type, bool>> get(
+        boost::beast::error_code& ec);
+
+   private:
+    const value_type& body_;
+    std::uint64_t sent_ = 0;
+    std::unique_ptr<char[]> chunk_;
+  };
+};
+
 using Request = boost::beast::http::request<boost::beast::http::string_body>;
-using Response = boost::beast::http::response<boost::beast::http::string_body>;
+using RequestHeader = boost::beast::http::request_header<>;
+using Response = boost::beast::http::response<ResponseBody>;
 /// Sends the response; call it exactly once, from any thread.
 using Respond = std::function<void(Response)>;
 using RequestHandler = std::function<void(Request&&, Respond)>;
+
+/// Receives one request's body as it arrives (see HttpServerOptions::
+/// stream_route). Runs on the connection's thread; one call at a time.
+class BodySink {
+ public:
+  /// Destroyed without finish() (body over the limit, malformed, connection
+  /// lost, server stopping): undo what the partial body did.
+  virtual ~BodySink() = default;
+  /// The next bytes of the body. A response stops reading: it is sent and
+  /// the connection closed (e.g. 400 for a malformed body).
+  virtual std::optional<Response> write(std::string_view bytes) = 0;
+  /// The whole body arrived; answer through `respond` (now or later).
+  virtual void finish(Respond respond) = 0;
+  /// The body did not complete: the server answered `status` itself (413
+  /// over the limit, 400 malformed) or the client went (408 timed out, 499
+  /// closed). The sink is destroyed next.
+  virtual void rejected(unsigned status) { (void)status; }
+};
+
+/// Decides from a request's header whether its body streams: no value (the
+/// body is read into memory as usual), a Response to send without reading
+/// the body (e.g. 401), or the sink that takes it.
+using StreamDecision =
+    std::variant<std::monostate, Response, std::unique_ptr<BodySink>>;
+using StreamRoute = std::function<StreamDecision(const RequestHeader&)>;
+
+/// A vigil (string_body) response as a chat Response.
+Response to_response(
+    boost::beast::http::response<boost::beast::http::string_body>&& res);
 
 struct HttpServerOptions {
   std::string bind = "127.0.0.1";
@@ -30,6 +126,11 @@ struct HttpServerOptions {
   std::size_t threads = 2;
   std::size_t max_header_bytes = 8 * 1024;  // 431 beyond
   std::size_t max_body_bytes = 64 * 1024;   // 413 beyond
+  /// Requests whose bodies stream; they get max_stream_bytes instead of
+  /// max_body_bytes, and read_timeout bounds each wait for more bytes
+  /// rather than the whole body.
+  StreamRoute stream_route;
+  std::uint64_t max_stream_bytes = 2ULL << 30;  // 413 beyond
   std::chrono::milliseconds read_timeout{10000};
   std::chrono::milliseconds idle_timeout{60000};
   std::size_t max_connections = 1024;  // 503 and close beyond
@@ -69,6 +170,20 @@ class HttpServer {
 /// Not a response: passed to Respond, it resets the connection instead (for
 /// simulating an unreachable peer).
 Response drop_connection();
+
+/// A byte range [first, last] of a resource, both inclusive.
+struct ByteRange {
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;
+};
+enum class RangeCheck { kNone, kSatisfiable, kUnsatisfiable };
+/// Interprets a Range header for a resource of `size` bytes (RFC 9110
+/// §14): one `bytes=a-b`, `bytes=a-` or `bytes=-n` range is served (kSatisfiable, clamped to
+/// the resource); an empty header, another unit, several ranges or a
+/// malformed value are ignored (kNone: send everything); a range starting
+/// past the end is kUnsatisfiable (416).
+RangeCheck parse_range(std::string_view header, std::uint64_t size,
+                       ByteRange& range);
 
 /// A JSON response with the given status.
 Response json_response(unsigned status, std::string body);

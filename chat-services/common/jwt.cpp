@@ -114,4 +114,8 @@ std::optional<JwtClaims> JwtSigner::verify(std::string_view token,
   return out;
 }
 
+std::string JwtSigner::derive_key(std::string_view purpose) const {
+  return hmac_sha256(secret_, purpose);
+}
+
 }  // namespace chat

@@ -39,6 +39,11 @@ class JwtSigner {
 
   std::int64_t ttl_seconds() const { return ttl_seconds_; }
 
+  /// A 32-byte key for another purpose (e.g. signing download URLs),
+  /// HMAC(secret, purpose): one configured secret serves several kinds of
+  /// signature without one kind being accepted as another.
+  std::string derive_key(std::string_view purpose) const;
+
  private:
   std::string sign(std::string_view signing_input) const;
 

@@ -7,6 +7,39 @@
 #include <vigil/http/server_metrics.hpp>
 
 namespace chat {
+namespace {
+
+/// Records a streamed request in the HTTP metrics, however it ends.
+class MeteredSink final : public BodySink {
+ public:
+  MeteredSink(std::unique_ptr<BodySink> inner,
+              vigil::http::ServerMetrics::Scope scope)
+      : inner_(std::move(inner)),
+        scope_(std::make_shared<vigil::http::ServerMetrics::Scope>(
+            std::move(scope))) {}
+
+  std::optional<Response> write(std::string_view bytes) override {
+    auto stop = inner_->write(bytes);
+    if (stop) scope_->set_status(stop->result_int());
+    return stop;
+  }
+  void finish(Respond respond) override {
+    inner_->finish([scope = scope_, respond = std::move(respond)](Response res) {
+      scope->set_status(res.result_int());
+      respond(std::move(res));
+    });
+  }
+  void rejected(unsigned status) override {
+    scope_->set_status(status);
+    inner_->rejected(status);
+  }
+
+ private:
+  std::unique_ptr<BodySink> inner_;
+  std::shared_ptr<vigil::http::ServerMetrics::Scope> scope_;
+};
+
+}  // namespace
 
 Signals::Signals(std::initializer_list<int> signals) {
   sigemptyset(&set_);
@@ -29,8 +62,26 @@ void serve_until_signal(const std::string& name, HttpServerOptions options,
   const vigil::LogSink log = options.log;
   vigil::http::Handler vigil_paths(registry, health);
   vigil::http::ServerMetrics http_metrics(registry, std::move(routes));
+  if (options.stream_route) {
+    options.stream_route = [&http_metrics,
+                            route = std::move(options.stream_route)](
+                               const RequestHeader& header) -> StreamDecision {
+      StreamDecision decision = route(header);
+      if (std::holds_alternative<std::monostate>(decision)) return decision;
+      auto scope = http_metrics.track(header.method_string(), header.target());
+      if (auto* answer = std::get_if<Response>(&decision)) {
+        scope.set_status(answer->result_int());
+        return decision;
+      }
+      return std::make_unique<MeteredSink>(
+          std::move(std::get<std::unique_ptr<BodySink>>(decision)),
+          std::move(scope));
+    };
+  }
   HttpServer server(std::move(options), [&](Request&& req, Respond respond) {
-    if (auto res = vigil_paths.handle(req)) return respond(std::move(*res));
+    if (auto res = vigil_paths.handle(req)) {
+      return respond(to_response(std::move(*res)));
+    }
     auto scope = std::make_shared<vigil::http::ServerMetrics::Scope>(
         http_metrics.track(req.method_string(), req.target()));
     handler(std::move(req),
