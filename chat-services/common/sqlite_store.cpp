@@ -38,7 +38,21 @@ CREATE TABLE IF NOT EXISTS participants(
   conversation_id TEXT NOT NULL,
   user_id TEXT NOT NULL,
   PRIMARY KEY(conversation_id, user_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS files(
+  file_id TEXT PRIMARY KEY,
+  conversation_id TEXT NOT NULL,
+  uploader_id TEXT NOT NULL,
+  filename TEXT NOT NULL,
+  content_type TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  checksum TEXT NOT NULL,
+  blob_key TEXT NOT NULL,
+  uploaded_at INTEGER NOT NULL) WITHOUT ROWID;
 )sql";
+
+constexpr const char* kFileColumns =
+    "file_id, conversation_id, uploader_id, filename, content_type, size, "
+    "checksum, blob_key, uploaded_at";
 
 constexpr const char* kMessageColumns =
     "message_id, conversation_id, sender_id, recipient_id, content, file_id, "
@@ -225,6 +239,63 @@ class SqliteStore final : public Store {
         .run();
   }
 
+  bool join_if_new(std::string_view conversation_id,
+                   std::string_view user_id) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    exec("BEGIN IMMEDIATE");
+    try {
+      bool member = statements_.is_participant->bind(1, conversation_id)
+                        .bind(2, user_id)
+                        .run();
+      if (!member &&
+          !statements_.has_participants->bind(1, conversation_id).run()) {
+        add_participant(conversation_id, user_id);
+        member = true;
+      }
+      exec("COMMIT");
+      return member;
+    } catch (...) {
+      exec("ROLLBACK");
+      throw;
+    }
+  }
+
+  bool add_file(const FileRecord& f) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& s = *statements_.insert_file;
+    s.bind(1, f.file_id)
+        .bind(2, f.conversation_id)
+        .bind(3, f.uploader_id)
+        .bind(4, f.filename)
+        .bind(5, f.content_type)
+        .bind(6, static_cast<std::int64_t>(f.size))
+        .bind(7, f.checksum)
+        .bind(8, f.blob_key)
+        .bind(9, f.uploaded_at_ms);
+    s.run();
+    return s.changes() == 1;
+  }
+
+  std::optional<FileRecord> file(std::string_view file_id) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& s = *statements_.file;
+    s.bind(1, file_id);
+    std::optional<FileRecord> f;
+    if (s.step()) {
+      f = FileRecord{s.text(0),
+                     s.text(1),
+                     s.text(2),
+                     s.text(3),
+                     s.text(4),
+                     static_cast<std::uint64_t>(s.integer(5)),
+                     s.text(6),
+                     s.text(7),
+                     s.integer(8)};
+    }
+    s.reset();
+    return f;
+  }
+
   StatusChange set_status(std::string_view message_id, MessageStatus to,
                           std::int64_t at_ms) override {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -262,7 +333,7 @@ class SqliteStore final : public Store {
   struct Statements {
     std::unique_ptr<Statement> insert_user, user_by_name, user_by_id,
         insert_message, insert_participant, message, history, is_participant,
-        update_status;
+        has_participants, update_status, insert_file, file;
   };
 
   /// Runs `sql` and returns SQLite's result code; throws on errors, except
@@ -333,6 +404,14 @@ class SqliteStore final : public Store {
     statements_.is_participant = make(
         "SELECT 1 FROM participants WHERE conversation_id = ?1 AND "
         "user_id = ?2");
+    statements_.has_participants =
+        make("SELECT 1 FROM participants WHERE conversation_id = ?1 LIMIT 1");
+    const std::string file_columns = kFileColumns;
+    statements_.insert_file =
+        make("INSERT OR IGNORE INTO files(" + file_columns +
+             ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+    statements_.file =
+        make("SELECT " + file_columns + " FROM files WHERE file_id = ?1");
     statements_.update_status = make(
         "UPDATE messages SET status = ?1, delivered_at = ?2, read_at = ?3 "
         "WHERE message_id = ?4");

@@ -1,5 +1,6 @@
 #pragma once
-// Persistence for users, messages and conversation participants. SQLite is
+// Persistence for users, messages, conversation participants and file
+// metadata (file contents live in a BlobStore). SQLite is
 // the embedded default; the interface leaves room for a server database.
 
 #include <cstdint>
@@ -32,6 +33,19 @@ struct MessageRecord {
   MessageStatus status = MessageStatus::kSent;
   std::int64_t delivered_at_ms = 0;  // 0: not yet
   std::int64_t read_at_ms = 0;       // 0: not yet
+};
+
+/// An uploaded file's metadata.
+struct FileRecord {
+  std::string file_id;
+  std::string conversation_id;
+  std::string uploader_id;
+  std::string filename;  // sanitised client name, for display only
+  std::string content_type;
+  std::uint64_t size = 0;
+  std::string checksum;  // SHA-256, lowercase hex
+  std::string blob_key;  // where the BlobStore keeps the bytes
+  std::int64_t uploaded_at_ms = 0;
 };
 
 struct HistoryPage {
@@ -69,6 +83,16 @@ class Store {
   /// Users who sent in, or were a recipient in, the conversation.
   virtual bool is_participant(std::string_view conversation_id,
                               std::string_view user_id) = 0;
+
+  /// True when `user_id` is a participant of the conversation, or when the
+  /// conversation has no participants yet: then `user_id` becomes its first
+  /// one (atomically), so a file can be uploaded before the first message.
+  virtual bool join_if_new(std::string_view conversation_id,
+                           std::string_view user_id) = 0;
+
+  /// False when the file_id exists already.
+  virtual bool add_file(const FileRecord& file) = 0;
+  virtual std::optional<FileRecord> file(std::string_view file_id) = 0;
 
   /// Moves a message's status through check_transition(); stamps
   /// delivered_at / read_at with `at_ms` when they are reached.

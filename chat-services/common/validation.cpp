@@ -92,4 +92,34 @@ bool valid_username(std::string_view name) {
          });
 }
 
+std::string sanitize_filename(std::string_view name) {
+  const auto separator = name.find_last_of("/\\");
+  if (separator != std::string_view::npos) name.remove_prefix(separator + 1);
+  std::string kept;
+  for (char c : name) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7f) kept += c;
+  }
+  if (!valid_utf8(kept)) {
+    for (char& c : kept) {
+      if (static_cast<unsigned char>(c) >= 0x80) c = '_';
+    }
+  }
+  const auto first = kept.find_first_not_of(' ');
+  kept = first == std::string::npos
+             ? std::string()
+             : kept.substr(first, kept.find_last_not_of(' ') - first + 1);
+  constexpr std::size_t kMaxBytes = 255;
+  if (kept.size() > kMaxBytes) {
+    std::size_t cut = kMaxBytes;
+    // Back up to the start of a UTF-8 sequence.
+    while (cut > 0 && (static_cast<unsigned char>(kept[cut]) & 0xC0) == 0x80) {
+      --cut;
+    }
+    kept.resize(cut);
+  }
+  if (kept.empty() || kept == "." || kept == "..") return "file";
+  return kept;
+}
+
 }  // namespace chat

@@ -1,6 +1,7 @@
 #pragma once
 // Input rules shared by the API and the router.
 
+#include <string>
 #include <string_view>
 
 namespace chat {
@@ -21,5 +22,11 @@ bool parse_recipient(std::string_view recipient, Channel& channel);
 
 /// 3–32 characters of `[A-Za-z0-9_.-]`.
 bool valid_username(std::string_view name);
+
+/// A client's file name made fit for metadata and headers: only what follows
+/// the last '/' or '\\', control characters dropped, invalid UTF-8 bytes as
+/// '_', surrounding spaces trimmed, at most 255 bytes; "file" when nothing
+/// (or only "." or "..") remains. It is never used as a path.
+std::string sanitize_filename(std::string_view name);
 
 }  // namespace chat

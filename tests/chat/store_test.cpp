@@ -174,4 +174,56 @@ TEST(Store, UnopenablePathThrowsWithTheReason) {
                std::runtime_error);
 }
 
+TEST_F(StoreTest, FilesAreStoredOnceByIdWithTheirMetadata) {
+  chat::FileRecord f{"f_1",  "c1",         "u_1",        "a.txt", "text/plain",
+                     123,    "abc123",     "files/c1/f_1", 777};
+  EXPECT_TRUE(store_->add_file(f));
+  chat::FileRecord again = f;
+  again.filename = "other";
+  EXPECT_FALSE(store_->add_file(again));
+  const auto stored = store_->file("f_1");
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->conversation_id, "c1");
+  EXPECT_EQ(stored->uploader_id, "u_1");
+  EXPECT_EQ(stored->filename, "a.txt");
+  EXPECT_EQ(stored->content_type, "text/plain");
+  EXPECT_EQ(stored->size, 123u);
+  EXPECT_EQ(stored->checksum, "abc123");
+  EXPECT_EQ(stored->blob_key, "files/c1/f_1");
+  EXPECT_EQ(stored->uploaded_at_ms, 777);
+  EXPECT_FALSE(store_->file("f_2"));
+  // Sizes past 4 GiB survive the round trip.
+  f.file_id = "f_big";
+  f.size = 5ULL << 30;
+  ASSERT_TRUE(store_->add_file(f));
+  EXPECT_EQ(store_->file("f_big")->size, 5ULL << 30);
+}
+
+TEST_F(StoreTest, TheFirstUserOfANewConversationJoinsIt) {
+  EXPECT_TRUE(store_->join_if_new("fresh", "u_first"));
+  EXPECT_TRUE(store_->is_participant("fresh", "u_first"));
+  EXPECT_TRUE(store_->join_if_new("fresh", "u_first"));
+  EXPECT_FALSE(store_->join_if_new("fresh", "u_stranger"));
+  EXPECT_FALSE(store_->is_participant("fresh", "u_stranger"));
+  // A conversation with stored messages has its participants already.
+  store_->add_messages({message("m1", "busy", "u_recipient")});
+  EXPECT_TRUE(store_->join_if_new("busy", "u_sender"));
+  EXPECT_TRUE(store_->join_if_new("busy", "u_recipient"));
+  EXPECT_FALSE(store_->join_if_new("busy", "u_other"));
+}
+
+TEST_F(StoreTest, OnlyOneOfManyConcurrentFirstUsersJoins) {
+  constexpr int kUsers = 8;
+  std::atomic<int> joined{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kUsers; ++i) {
+    threads.emplace_back([&, i] {
+      auto own = chat::open_sqlite_store(path());  // as separate processes
+      if (own->join_if_new("race", "u_" + std::to_string(i))) ++joined;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(joined.load(), 1);
+}
+
 }  // namespace

@@ -52,4 +52,24 @@ TEST(Validation, Usernames) {
   EXPECT_FALSE(chat::valid_username("with space"));
 }
 
+TEST(Validation, FilenamesAreSanitisedIntoMetadata) {
+  EXPECT_EQ(chat::sanitize_filename("report.pdf"), "report.pdf");
+  EXPECT_EQ(chat::sanitize_filename("../../etc/passwd"), "passwd");
+  EXPECT_EQ(chat::sanitize_filename("..\\..\\windows\\win.ini"), "win.ini");
+  EXPECT_EQ(chat::sanitize_filename("/abs/path/x.txt"), "x.txt");
+  EXPECT_EQ(chat::sanitize_filename(".."), "file");
+  EXPECT_EQ(chat::sanitize_filename("dir/.."), "file");
+  EXPECT_EQ(chat::sanitize_filename("."), "file");
+  EXPECT_EQ(chat::sanitize_filename(""), "file");
+  EXPECT_EQ(chat::sanitize_filename("a/"), "file");
+  EXPECT_EQ(chat::sanitize_filename("  spaced  "), "spaced");
+  EXPECT_EQ(chat::sanitize_filename("bad\r\nname\x01\x7f.txt"), "badname.txt");
+  EXPECT_EQ(chat::sanitize_filename("caf\xC3\xA9.txt"), "caf\xC3\xA9.txt");
+  EXPECT_EQ(chat::sanitize_filename("bad\xFF.txt"), "bad_.txt");
+  const std::string long_name = std::string(254, 'a') + "\xC3\xA9";
+  EXPECT_EQ(chat::sanitize_filename(long_name), std::string(254, 'a'))
+      << "cut before a split UTF-8 sequence";
+  EXPECT_EQ(chat::sanitize_filename(std::string(300, 'b')).size(), 255u);
+}
+
 }  // namespace
