@@ -74,12 +74,6 @@ std::vector<std::string_view> segments(std::string_view path) {
   return out;
 }
 
-Response method_not_allowed(std::string_view allow) {
-  Response res = problem(405, "Method Not Allowed",
-                         "use " + std::string(allow) + " on this path");
-  res.set(bhttp::field::allow, std::string(allow));
-  return res;
-}
 
 /// The JSON object in the request body, or nullopt after answering 400.
 std::optional<json> json_body(const Request& req, const Respond& respond) {
@@ -96,13 +90,6 @@ std::optional<std::string> string_member(const json& body, const char* key) {
   const auto it = body.find(key);
   if (it == body.end() || !it->is_string()) return std::nullopt;
   return it->get<std::string>();
-}
-
-std::string rfc3339(std::int64_t ms) {
-  std::string out;
-  vigil::detail::append_rfc3339(out, std::chrono::system_clock::time_point(
-                                         std::chrono::milliseconds(ms)));
-  return out;
 }
 
 json message_json(const MessageRecord& m) {
@@ -128,6 +115,20 @@ Response problem(unsigned status, std::string_view title,
   Response res = json_response(status, body.dump());
   res.set(bhttp::field::content_type, "application/problem+json");
   return res;
+}
+
+Response method_not_allowed(std::string_view allow) {
+  Response res = problem(405, "Method Not Allowed",
+                         "use " + std::string(allow) + " on this path");
+  res.set(bhttp::field::allow, std::string(allow));
+  return res;
+}
+
+std::string rfc3339(std::int64_t ms) {
+  std::string out;
+  vigil::detail::append_rfc3339(out, std::chrono::system_clock::time_point(
+                                         std::chrono::milliseconds(ms)));
+  return out;
 }
 
 std::string random_id(std::string_view prefix) {
@@ -164,13 +165,37 @@ ApiService::ApiService(Store& store, const JwtSigner& jwt, Publisher& publisher,
                                        "acknowledgement.",
                                        {}, vigil::buckets::latency_seconds(),
                                        {"seconds", 0})
-                            .with({})) {}
+                            .with({})),
+      url_signer_(jwt.derive_key("chat4all download URL v1")),
+      files_uploaded_(metrics
+                          .counter("chat_files_uploaded_total",
+                                   "Files stored through POST /v1/files.")
+                          .with({})),
+      file_bytes_uploaded_(
+          metrics
+              .counter("chat_files_uploaded_bytes_total",
+                       "Bytes of the files stored through POST /v1/files.",
+                       {}, {"bytes", 0})
+              .with({})),
+      upload_duration_(
+          metrics
+              .histogram("chat_file_upload_duration_seconds",
+                         "From an upload's request header to its answer.", {},
+                         vigil::exponential_buckets(0.005, 4, 9),
+                         {"seconds", 0})
+              .with({})) {}
 
 ApiService::~ApiService() { auth_pool_.join(); }
 
 std::vector<std::string> ApiService::routes() {
-  return {"/auth/register", "/auth/token", "/v1/messages",
-          "/v1/conversations/{id}/messages", "/v1/messages/{id}/read"};
+  return {"/auth/register",
+          "/auth/token",
+          "/v1/messages",
+          "/v1/conversations/{id}/messages",
+          "/v1/messages/{id}/read",
+          "/v1/files",
+          "/v1/files/{id}/download",
+          "/v1/files/{id}/content"};
 }
 
 void ApiService::handle(Request&& req, Respond respond) {
@@ -196,6 +221,9 @@ void ApiService::handle(Request&& req, Respond respond) {
   if (parts.empty() || parts[0] != "v1") {
     return respond(problem(404, "Not Found", "no such resource"));
   }
+  if (parts.size() >= 2 && parts[1] == "files") {
+    return route_files(std::move(req), parts, std::move(respond));
+  }
   const bool send = parts.size() == 2 && parts[1] == "messages";
   const bool list = parts.size() == 4 && parts[1] == "conversations" &&
                     parts[3] == "messages" && !parts[2].empty();
@@ -220,6 +248,14 @@ void ApiService::handle(Request&& req, Respond respond) {
 
 std::string ApiService::authenticate(const Request& req,
                                      const Respond& respond) {
+  Response refusal;
+  std::string user = authenticate(req, refusal);
+  if (user.empty()) respond(std::move(refusal));
+  return user;
+}
+
+std::string ApiService::authenticate(const RequestHeader& req,
+                                     Response& refusal) {
   const auto header = req[bhttp::field::authorization];
   std::string why = "missing bearer token";
   if (header.size() > 7 && header.substr(0, 7) == "Bearer ") {
@@ -232,10 +268,8 @@ std::string ApiService::authenticate(const Request& req,
   vigil::LogLine(log_, "warn", kService, "auth_failed")
       .field("reason", why)
       .emit();
-  Response res =
-      problem(401, "Unauthorized", "a valid bearer token is required");
-  res.set(bhttp::field::www_authenticate, "Bearer");
-  respond(std::move(res));
+  refusal = problem(401, "Unauthorized", "a valid bearer token is required");
+  refusal.set(bhttp::field::www_authenticate, "Bearer");
   return {};
 }
 
@@ -326,8 +360,16 @@ void ApiService::send_message(const Request& req, const std::string& user,
     event.recipient_id = *recipient;
   }
   if (body->contains("file_id")) {
-    // Files arrive with the file API; until then no file_id can exist.
-    return respond(problem(400, "Bad Request", "unknown file_id"));
+    // The file must be in this conversation: a message cannot pass on a
+    // file from a conversation its readers have no access to.
+    const auto file_id = string_member(*body, "file_id");
+    const auto file = file_id ? store_.file(*file_id) : std::nullopt;
+    if (!file || file->conversation_id != *conversation) {
+      return respond(problem(400, "Bad Request",
+                             "unknown file_id (upload it to this "
+                             "conversation first)"));
+    }
+    event.file_id = *file_id;
   }
   if (!publisher_.available()) {
     Response res = problem(503, "Service Unavailable",
@@ -392,7 +434,15 @@ void ApiService::history(const Request& req, const std::string& conversation,
       store_.history(conversation, static_cast<std::size_t>(*limit),
                      static_cast<std::size_t>(*offset));
   json messages = json::array();
-  for (const auto& m : page.messages) messages.push_back(message_json(m));
+  for (const auto& m : page.messages) {
+    json message = message_json(m);
+    if (!m.file_id.empty()) {
+      if (const auto file = store_.file(m.file_id)) {
+        message["file"] = file_json(*file);
+      }
+    }
+    messages.push_back(std::move(message));
+  }
   respond(json_response(200, json{{"conversation_id", conversation},
                                   {"messages", messages},
                                   {"pagination",

@@ -1,18 +1,22 @@
 #pragma once
-// The chat HTTP API: auth, sending messages, history and read receipts.
+// The chat HTTP API: auth, sending messages, history, read receipts and
+// files (streamed uploads, presigned downloads).
 // Errors are application/problem+json. Independent of the transport so it
 // can be tested without sockets or a broker.
 
 #include <boost/asio/thread_pool.hpp>
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vigil/log.hpp>
 #include <vigil/registry.hpp>
 
+#include "blob_store.hpp"
 #include "http_server.hpp"
 #include "jwt.hpp"
 #include "kafka_client.hpp"
+#include "signed_url.hpp"
 #include "store.hpp"
 
 namespace chat {
@@ -22,6 +26,13 @@ struct ApiOptions {
   int password_iterations = 600000;
   /// Threads that hash passwords, off the HTTP threads.
   std::size_t auth_threads = 2;
+  /// Where uploaded files go; without one the file routes answer 503.
+  BlobStore* blobs = nullptr;
+  /// Scheme and authority of download URLs, e.g. "https://chat.example";
+  /// empty: "http://" and the request's Host.
+  std::string public_url;
+  /// How long a download URL stays valid.
+  std::int64_t download_url_ttl_seconds = 3600;
 };
 
 /// Thread-safety: handle() may run on many threads at once.
@@ -36,6 +47,10 @@ class ApiService {
 
   /// Answers every route of the API (404/405 problems for others).
   void handle(Request&& req, Respond respond);
+
+  /// For HttpServerOptions::stream_route: uploads (POST /v1/files) stream
+  /// to the blob store; every other request is read as usual.
+  StreamDecision stream_route(const RequestHeader& header);
 
   /// The route templates, for request metrics.
   static std::vector<std::string> routes();
@@ -54,8 +69,18 @@ class ApiService {
                  Respond respond);
   /// The recipient may; for a platform recipient, any participant.
   bool may_mark_read(const MessageRecord& message, const std::string& user);
+  void route_files(Request&& req, const std::vector<std::string_view>& parts,
+                   Respond respond);
+  void download_link(const Request& req, const std::string& file_id,
+                     const std::string& user, Respond respond);
+  void download_content(const Request& req, const std::string& file_id,
+                        Respond respond);
   /// The token's subject, or empty after answering 401.
   std::string authenticate(const Request& req, const Respond& respond);
+  /// The token's subject, or empty with the 401 to send in `refusal`.
+  std::string authenticate(const RequestHeader& header, Response& refusal);
+
+  class UploadSink;
 
   Store& store_;
   const JwtSigner& jwt_;
@@ -66,13 +91,26 @@ class ApiService {
   boost::asio::thread_pool auth_pool_;
   vigil::Counter accepted_;
   vigil::Histogram publish_duration_;
+  UrlSigner url_signer_;
+  vigil::Counter files_uploaded_;
+  vigil::Counter file_bytes_uploaded_;
+  vigil::Histogram upload_duration_;
 };
 
 /// A problem+json response (RFC 9457).
 Response problem(unsigned status, std::string_view title,
                  std::string_view detail);
 
+/// A 405 problem with the Allow header.
+Response method_not_allowed(std::string_view allow);
+
 /// 128 random bits as lowercase hex, with `prefix`.
 std::string random_id(std::string_view prefix);
+
+/// Milliseconds since the epoch as RFC 3339 UTC.
+std::string rfc3339(std::int64_t ms);
+
+/// A file's metadata as the API shows it.
+nlohmann::json file_json(const FileRecord& file);
 
 }  // namespace chat

@@ -56,7 +56,12 @@ int main(int argc, char** argv) {
       .add("publish-timeout-ms", "CHAT_PUBLISH_TIMEOUT_MS", "5000",
            "how long a message may wait for Kafka before the API answers 503")
       .add("max-body-bytes", "CHAT_MAX_BODY_BYTES", "65536",
-           "largest request body (413 beyond)")
+           "largest request body (413 beyond), except uploads")
+      .add("max-upload-bytes", "CHAT_MAX_UPLOAD_BYTES", "2147483648",
+           "largest POST /v1/files body (413 beyond); it streams to disk")
+      .add("public-url", "CHAT_PUBLIC_URL", "",
+           "scheme and authority of download URLs, e.g. https://chat.example "
+           "(default: http:// and the request's Host)")
       .add("liveness-threshold-ms", "CHAT_API_LIVENESS_THRESHOLD_MS", "30000",
            "/health/live fails when the Kafka delivery loop has not turned "
            "for this long");
@@ -101,9 +106,14 @@ int main(int argc, char** argv) {
                  : vigil::http::CheckResult::fail("broker unreachable");
     });
 
+    // Uploaded files live under the data directory, as files/<conversation>/
+    // <file_id>.
+    const auto blobs = chat::open_local_blob_store(data_dir);
     chat::ApiOptions api_options;
     api_options.password_iterations =
         static_cast<int>(flags.integer("password-iterations", 1000, 10000000));
+    api_options.blobs = blobs.get();
+    api_options.public_url = flags.str("public-url");
     chat::ApiService api(*store, jwt, publisher, registry, log, api_options);
     if (demo_users == "true") api.create_demo_users();
 
@@ -115,6 +125,11 @@ int main(int argc, char** argv) {
         static_cast<std::size_t>(flags.integer("threads", 1, 64));
     server_options.max_body_bytes = static_cast<std::size_t>(
         flags.integer("max-body-bytes", 1024, 64 * 1024 * 1024));
+    server_options.max_stream_bytes = static_cast<std::uint64_t>(
+        flags.integer("max-upload-bytes", 1, std::int64_t{1} << 50));
+    server_options.stream_route = [&api](const chat::RequestHeader& header) {
+      return api.stream_route(header);
+    };
     server_options.service = kService;
     server_options.log = log;
     chat::serve_until_signal(
