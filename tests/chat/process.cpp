@@ -14,8 +14,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 extern char** environ;
@@ -122,34 +122,36 @@ std::optional<long> json_int_field(const std::string& line,
   return std::strtol(line.c_str() + at + pattern.size(), nullptr, 10);
 }
 
-std::optional<HttpResponse> http_request(
-    int port, const std::string& method, const std::string& target,
-    const std::string& body, const std::vector<std::string>& headers) {
+namespace {
+
+/// A connected loopback socket with a receive timeout, or -1.
+int connect_loopback(int port, std::chrono::seconds receive_timeout) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return std::nullopt;
+  if (fd < 0) return -1;
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(static_cast<std::uint16_t>(port));
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval timeout{5, 0};
+  timeval timeout{static_cast<time_t>(receive_timeout.count()), 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
     close(fd);
-    return std::nullopt;
+    return -1;
   }
-  std::string request = method + " " + target +
-                        " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                        "Connection: close\r\n";
-  for (const auto& header : headers) request += header + "\r\n";
-  if (!body.empty() || method == "POST") {
-    request += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  return fd;
+}
+
+bool send_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    bytes.remove_prefix(static_cast<std::size_t>(n));
   }
-  request += "\r\n" + body;
-  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
-      static_cast<ssize_t>(request.size())) {
-    close(fd);
-    return std::nullopt;
-  }
+  return true;
+}
+
+/// Reads the response until the server closes, then closes `fd`.
+std::optional<HttpResponse> read_response(int fd) {
   std::string raw;
   char buffer[4096];
   for (ssize_t n; (n = recv(fd, buffer, sizeof buffer, 0)) > 0;) {
@@ -160,30 +162,73 @@ std::optional<HttpResponse> http_request(
   HttpResponse response;
   response.status = std::atoi(raw.c_str() + 9);
   const auto body_start = raw.find("\r\n\r\n");
-  const auto headers_start = raw.find("\r\n");
   if (body_start != std::string::npos) {
-    response.headers =
-        raw.substr(headers_start + 2, body_start + 2 - (headers_start + 2));
+    response.head = raw.substr(0, body_start);
     response.body = raw.substr(body_start + 4);
   }
   return response;
 }
 
-std::optional<std::string> HttpResponse::header(const std::string& name) const {
-  std::istringstream lines(headers);
-  for (std::string line; std::getline(lines, line);) {
-    const auto colon = line.find(':');
-    if (colon != name.size() ||
-        !std::equal(name.begin(), name.end(), line.begin(), [](char a, char b) {
+std::string request_head(const std::string& method, const std::string& target,
+                         const std::vector<std::string>& headers) {
+  std::string head = method + " " + target +
+                     " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     "Connection: close\r\n";
+  for (const auto& header : headers) head += header + "\r\n";
+  return head;
+}
+
+}  // namespace
+
+std::optional<HttpResponse> http_request(
+    int port, const std::string& method, const std::string& target,
+    const std::string& body, const std::vector<std::string>& headers) {
+  const int fd = connect_loopback(port, std::chrono::seconds(5));
+  if (fd < 0) return std::nullopt;
+  std::string request = request_head(method, target, headers);
+  if (!body.empty() || method == "POST") {
+    request += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  request += "\r\n" + body;
+  if (!send_all(fd, request)) {
+    close(fd);
+    return std::nullopt;
+  }
+  return read_response(fd);
+}
+
+std::optional<HttpResponse> http_request_streamed(
+    int port, const std::string& method, const std::string& target,
+    const std::vector<std::string>& headers,
+    const std::function<bool(std::string&)>& next,
+    std::chrono::seconds response_timeout) {
+  const int fd = connect_loopback(port, response_timeout);
+  if (fd < 0) return std::nullopt;
+  bool sending = send_all(fd, request_head(method, target, headers) + "\r\n");
+  std::string piece;
+  while (sending && next(piece)) sending = send_all(fd, piece);
+  // A server that answered early may have stopped reading: its answer is
+  // still there to read.
+  return read_response(fd);
+}
+
+std::optional<std::string> HttpResponse::header(
+    const std::string& name) const {
+  std::size_t line = head.find("\r\n");
+  while (line != std::string::npos) {
+    const std::size_t start = line + 2;
+    const std::size_t end = head.find("\r\n", start);
+    const std::string text = head.substr(start, end - start);
+    const auto colon = text.find(':');
+    if (colon == name.size() &&
+        std::equal(name.begin(), name.end(), text.begin(), [](char a, char b) {
           return std::tolower(static_cast<unsigned char>(a)) ==
                  std::tolower(static_cast<unsigned char>(b));
         })) {
-      continue;
+      const auto value = text.find_first_not_of(' ', colon + 1);
+      return value == std::string::npos ? std::string() : text.substr(value);
     }
-    std::string value = line.substr(colon + 1);
-    value.erase(0, value.find_first_not_of(' '));
-    if (!value.empty() && value.back() == '\r') value.pop_back();
-    return value;
+    line = end;
   }
   return std::nullopt;
 }

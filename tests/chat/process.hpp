@@ -53,7 +53,7 @@ std::optional<long> json_int_field(const std::string& line,
 
 struct HttpResponse {
   int status = 0;
-  std::string headers;  // the raw header lines after the status line
+  std::string head;  // status line and header lines
   std::string body;
   /// The value of header `name` (case-insensitive), if present.
   std::optional<std::string> header(const std::string& name) const;
@@ -63,6 +63,17 @@ struct HttpResponse {
 std::optional<HttpResponse> http_request(
     int port, const std::string& method, const std::string& target,
     const std::string& body = {}, const std::vector<std::string>& headers = {});
+
+/// Like http_request, but the body is produced piece by piece by `next`
+/// (it fills its argument and returns false once there is no more), so a
+/// test can send more than fits in memory. `headers` must frame the body
+/// (Content-Length or Transfer-Encoding). Waits up to `response_timeout`
+/// for each read of the answer.
+std::optional<HttpResponse> http_request_streamed(
+    int port, const std::string& method, const std::string& target,
+    const std::vector<std::string>& headers,
+    const std::function<bool(std::string&)>& next,
+    std::chrono::seconds response_timeout = std::chrono::seconds(60));
 
 inline std::optional<HttpResponse> http_get(int port,
                                             const std::string& target) {
