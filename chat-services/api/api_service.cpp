@@ -74,7 +74,6 @@ std::vector<std::string_view> segments(std::string_view path) {
   return out;
 }
 
-
 /// The JSON object in the request body, or nullopt after answering 400.
 std::optional<json> json_body(const Request& req, const Respond& respond) {
   json body = json::parse(req.body(), nullptr, false);
@@ -174,8 +173,8 @@ ApiService::ApiService(Store& store, const JwtSigner& jwt, Publisher& publisher,
       file_bytes_uploaded_(
           metrics
               .counter("chat_files_uploaded_bytes_total",
-                       "Bytes of the files stored through POST /v1/files.",
-                       {}, {"bytes", 0})
+                       "Bytes of the files stored through POST /v1/files.", {},
+                       {"bytes", 0})
               .with({})),
       upload_duration_(
           metrics

@@ -45,13 +45,13 @@ std::string hex(const unsigned char* bytes, std::size_t size) {
 /// generic one (it is echoed in downloads, so nothing that could break a
 /// header line).
 std::string media_type(const std::string& given) {
-  const bool plausible =
-      !given.empty() && given.size() <= kMaxContentTypeBytes &&
-      given.find('/') != std::string::npos &&
-      std::all_of(given.begin(), given.end(), [](char c) {
-        const auto u = static_cast<unsigned char>(c);
-        return u >= 0x20 && u < 0x7f;
-      });
+  const bool plausible = !given.empty() &&
+                         given.size() <= kMaxContentTypeBytes &&
+                         given.find('/') != std::string::npos &&
+                         std::all_of(given.begin(), given.end(), [](char c) {
+                           const auto u = static_cast<unsigned char>(c);
+                           return u >= 0x20 && u < 0x7f;
+                         });
   return plausible ? given : "application/octet-stream";
 }
 
@@ -61,8 +61,8 @@ std::string percent_encode(std::string_view text) {
   std::string out;
   for (char c : text) {
     const auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) || std::string_view("!#$&+-.^_`|~").find(c) !=
-                               std::string_view::npos) {
+    if (std::isalnum(u) ||
+        std::string_view("!#$&+-.^_`|~").find(c) != std::string_view::npos) {
       out += c;
     } else {
       out += '%';
@@ -106,7 +106,8 @@ class ApiService::UploadSink final : public BodySink, MultipartHandler {
         started_(std::chrono::steady_clock::now()),
         parser_(std::move(boundary), *this),
         digest_(EVP_MD_CTX_new()) {
-    if (!digest_ || EVP_DigestInit_ex(digest_.get(), EVP_sha256(), nullptr) != 1) {
+    if (!digest_ ||
+        EVP_DigestInit_ex(digest_.get(), EVP_sha256(), nullptr) != 1) {
       throw std::runtime_error("cannot start a SHA-256 digest");
     }
   }
@@ -239,8 +240,7 @@ class ApiService::UploadSink final : public BodySink, MultipartHandler {
         .field("status", status)
         .field("reason", detail)
         .emit();
-    return problem(status, status == 403 ? "Forbidden" : "Bad Request",
-                   detail);
+    return problem(status, status == 403 ? "Forbidden" : "Bad Request", detail);
   }
 
   ApiService& api_;
@@ -335,8 +335,7 @@ void ApiService::download_link(const Request& req, const std::string& file_id,
 }
 
 void ApiService::download_content(const Request& req,
-                                  const std::string& file_id,
-                                  Respond respond) {
+                                  const std::string& file_id, Respond respond) {
   const auto target = req.target();
   const auto check = url_signer_.verify(
       std::string_view(target.data(), target.size()), clock_() / 1000);

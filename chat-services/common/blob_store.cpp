@@ -1,4 +1,6 @@
 // The local-directory BlobStore.
+#include "blob_store.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,8 +10,6 @@
 #include <filesystem>
 #include <stdexcept>
 #include <vector>
-
-#include "blob_store.hpp"
 
 namespace chat {
 namespace {
@@ -98,7 +98,8 @@ class FileWriter final : public BlobWriter {
     }
     committed_ = true;
     // The rename itself must survive a crash too.
-    const int dir = ::open(final_.parent_path().c_str(), O_RDONLY | O_DIRECTORY);
+    const int dir =
+        ::open(final_.parent_path().c_str(), O_RDONLY | O_DIRECTORY);
     if (dir >= 0) {
       ::fsync(dir);
       ::close(dir);

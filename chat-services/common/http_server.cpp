@@ -50,8 +50,8 @@ ResponseBody::writer::get(boost::beast::error_code& ec) {
   if (!body_.source) {
     if (sent_ > 0 || body_.empty()) return boost::none;
     sent_ = body_.std::string::size();
-    return {{net::const_buffer(body_.data(), body_.std::string::size()),
-             false}};
+    return {
+        {net::const_buffer(body_.data(), body_.std::string::size()), false}};
   }
   constexpr std::size_t kChunk = 64 * 1024;
   const std::uint64_t remaining = body_.source_length - sent_;
@@ -61,8 +61,8 @@ ResponseBody::writer::get(boost::beast::error_code& ec) {
       static_cast<std::size_t>(std::min<std::uint64_t>(remaining, kChunk));
   std::size_t got = 0;
   try {
-    got = body_.source->read_at(body_.source_offset + sent_, chunk_.get(),
-                                want);
+    got =
+        body_.source->read_at(body_.source_offset + sent_, chunk_.get(), want);
   } catch (const std::exception&) {
     got = 0;
   }
@@ -228,7 +228,8 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_parser_->body_limit(body_limit_);
     if (!chunk_) chunk_ = std::make_unique<char[]>(kStreamChunk);
     if (!expects_continue) return read_chunk();
-    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    static constexpr std::string_view kContinue =
+        "HTTP/1.1 100 Continue\r\n\r\n";
     net::async_write(
         stream_, net::buffer(kContinue.data(), kContinue.size()),
         [self = shared_from_this()](beast::error_code ec, std::size_t) {

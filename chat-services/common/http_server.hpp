@@ -178,10 +178,10 @@ struct ByteRange {
 };
 enum class RangeCheck { kNone, kSatisfiable, kUnsatisfiable };
 /// Interprets a Range header for a resource of `size` bytes (RFC 9110
-/// §14): one `bytes=a-b`, `bytes=a-` or `bytes=-n` range is served (kSatisfiable, clamped to
-/// the resource); an empty header, another unit, several ranges or a
-/// malformed value are ignored (kNone: send everything); a range starting
-/// past the end is kUnsatisfiable (416).
+/// §14): one `bytes=a-b`, `bytes=a-` or `bytes=-n` range is served
+/// (kSatisfiable, clamped to the resource); an empty header, another unit,
+/// several ranges or a malformed value are ignored (kNone: send everything); a
+/// range starting past the end is kUnsatisfiable (416).
 RangeCheck parse_range(std::string_view header, std::uint64_t size,
                        ByteRange& range);
 

@@ -94,18 +94,19 @@ bool boundary_char(char c) {
 
 std::optional<std::string> multipart_boundary(std::string_view content_type) {
   const auto semicolon = content_type.find(';');
-  if (!iequals(trim(content_type.substr(0, semicolon)), "multipart/form-data")) {
+  if (!iequals(trim(content_type.substr(0, semicolon)),
+               "multipart/form-data")) {
     return std::nullopt;
   }
   if (semicolon == std::string_view::npos) return std::nullopt;
   std::optional<std::string> boundary;
-  const bool well_formed = parse_parameters(
-      content_type.substr(semicolon),
-      [&](std::string_view key, const std::string& value) {
-        if (iequals(key, "boundary")) boundary = value;
-      });
-  if (!well_formed || !boundary || boundary->empty() ||
-      boundary->size() > 70 || boundary->back() == ' ' ||
+  const bool well_formed =
+      parse_parameters(content_type.substr(semicolon),
+                       [&](std::string_view key, const std::string& value) {
+                         if (iequals(key, "boundary")) boundary = value;
+                       });
+  if (!well_formed || !boundary || boundary->empty() || boundary->size() > 70 ||
+      boundary->back() == ' ' ||
       !std::all_of(boundary->begin(), boundary->end(), boundary_char)) {
     return std::nullopt;
   }
@@ -236,15 +237,15 @@ bool MultipartParser::parse_headers() {
           semicolon == std::string_view::npos) {
         return fail("a part's Content-Disposition must be form-data");
       }
-      const bool ok = parse_parameters(
-          value.substr(semicolon),
-          [&](std::string_view key, const std::string& param) {
-            if (iequals(key, "name")) part.name = param;
-            if (iequals(key, "filename")) {
-              part.filename = param;
-              part.has_filename = true;
-            }
-          });
+      const bool ok =
+          parse_parameters(value.substr(semicolon),
+                           [&](std::string_view key, const std::string& param) {
+                             if (iequals(key, "name")) part.name = param;
+                             if (iequals(key, "filename")) {
+                               part.filename = param;
+                               part.has_filename = true;
+                             }
+                           });
       if (!ok) return fail("malformed Content-Disposition");
       has_disposition = true;
     } else if (iequals(name, "content-type")) {
@@ -266,8 +267,7 @@ bool MultipartParser::parse_body() {
     // Everything but a possible delimiter start is content.
     if (pending_.size() < delimiter_.size()) return false;
     const std::size_t ready = pending_.size() - (delimiter_.size() - 1);
-    if (!handler_.on_part_data(std::string_view(pending_.data(), ready),
-                               why)) {
+    if (!handler_.on_part_data(std::string_view(pending_.data(), ready), why)) {
       return fail(why);
     }
     pending_.erase(0, ready);

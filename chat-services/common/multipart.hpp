@@ -18,10 +18,10 @@ std::optional<std::string> multipart_boundary(std::string_view content_type);
 
 /// What a part's headers say about it.
 struct PartHeaders {
-  std::string name;          // Content-Disposition `name`
-  std::string filename;      // Content-Disposition `filename` (may be empty)
+  std::string name;           // Content-Disposition `name`
+  std::string filename;       // Content-Disposition `filename` (may be empty)
   bool has_filename = false;  // `filename` was present, even if empty
-  std::string content_type;  // empty when the part has none
+  std::string content_type;   // empty when the part has none
 };
 
 /// Receives what MultipartParser finds, in order: for each part

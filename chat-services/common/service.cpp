@@ -24,10 +24,11 @@ class MeteredSink final : public BodySink {
     return stop;
   }
   void finish(Respond respond) override {
-    inner_->finish([scope = scope_, respond = std::move(respond)](Response res) {
-      scope->set_status(res.result_int());
-      respond(std::move(res));
-    });
+    inner_->finish(
+        [scope = scope_, respond = std::move(respond)](Response res) {
+          scope->set_status(res.result_int());
+          respond(std::move(res));
+        });
   }
   void rejected(unsigned status) override {
     scope_->set_status(status);

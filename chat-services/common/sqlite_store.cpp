@@ -282,15 +282,10 @@ class SqliteStore final : public Store {
     s.bind(1, file_id);
     std::optional<FileRecord> f;
     if (s.step()) {
-      f = FileRecord{s.text(0),
-                     s.text(1),
-                     s.text(2),
-                     s.text(3),
-                     s.text(4),
-                     static_cast<std::uint64_t>(s.integer(5)),
-                     s.text(6),
-                     s.text(7),
-                     s.integer(8)};
+      f = FileRecord{
+          s.text(0), s.text(1), s.text(2),
+          s.text(3), s.text(4), static_cast<std::uint64_t>(s.integer(5)),
+          s.text(6), s.text(7), s.integer(8)};
     }
     s.reset();
     return f;

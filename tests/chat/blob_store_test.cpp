@@ -39,8 +39,8 @@ class LocalBlobStoreTest : public ::testing::Test {
     std::string out(size, '\0');
     std::size_t got = 0;
     while (got < size) {
-      const std::size_t n = source.read_at(offset + got, out.data() + got,
-                                           size - got);
+      const std::size_t n =
+          source.read_at(offset + got, out.data() + got, size - got);
       if (n == 0) break;
       got += n;
     }
@@ -80,8 +80,8 @@ TEST_F(LocalBlobStoreTest, AnUncommittedWriterLeavesNothing) {
 }
 
 TEST_F(LocalBlobStoreTest, KeysNeverLeaveTheRoot) {
-  for (const char* key : {"/etc/passwd", "a//b", "",
-                          "files/c1/", "a/b\\c", "a/b c", "files/\xC3\xA9"}) {
+  for (const char* key : {"/etc/passwd", "a//b", "", "files/c1/", "a/b\\c",
+                          "a/b c", "files/\xC3\xA9"}) {
     EXPECT_THROW(blobs_->create(key), std::invalid_argument) << key;
     EXPECT_THROW(blobs_->open(key), std::invalid_argument) << key;
   }

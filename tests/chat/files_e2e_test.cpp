@@ -86,7 +86,8 @@ std::string form_head(const std::string& conversation,
                       const std::string& filename,
                       const std::string& content_type) {
   return "--" + kBoundary +
-         "\r\nContent-Disposition: form-data; name=\"conversation_id\"\r\n\r\n" +
+         "\r\nContent-Disposition: form-data; "
+         "name=\"conversation_id\"\r\n\r\n" +
          conversation + "\r\n--" + kBoundary +
          "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" +
          filename + "\"\r\nContent-Type: " + content_type + "\r\n\r\n";
@@ -228,8 +229,8 @@ class Files : public ::testing::Test {
 
   static std::optional<HttpResponse> upload(
       const User& user, const std::string& conversation,
-      const std::string& filename, const std::string& content,
-      int port = 0, const std::string& content_type = "text/plain") {
+      const std::string& filename, const std::string& content, int port = 0,
+      const std::string& content_type = "text/plain") {
     return chat_test::http_request(
         port ? port : port_, "POST", "/v1/files",
         form_head(conversation, filename, content_type) + content + kFormTail,
@@ -359,9 +360,9 @@ TEST_F(Files, ExpiredOrTamperedUrlsAreForbidden) {
   const chat::UrlSigner signer(
       chat::JwtSigner(kSecret).derive_key("chat4all download URL v1"));
   const std::string path = "/v1/files/" + file_id + "/content";
-  EXPECT_EQ(chat_test::http_get(port_, signer.sign(path, time(nullptr) + 60))
-                ->status,
-            200);
+  EXPECT_EQ(
+      chat_test::http_get(port_, signer.sign(path, time(nullptr) + 60))->status,
+      200);
   const auto expired =
       chat_test::http_get(port_, signer.sign(path, time(nullptr) - 1));
   EXPECT_EQ(expired->status, 403);
@@ -375,8 +376,8 @@ TEST_F(Files, ClientFilenamesNeverBecomePaths) {
        {"../../../../evil.sh", "..\\..\\evil.bat", "/etc/passwd", "..", ".",
         "a/../../b.txt", "ctl\x01\x7f.txt"}) {
     auto r = upload(alice_, conversation, name, "payload");
-    ASSERT_TRUE(r && r->status == 201) << name << ": "
-                                       << (r ? r->body : "no response");
+    ASSERT_TRUE(r && r->status == 201)
+        << name << ": " << (r ? r->body : "no response");
     const json file = json::parse(r->body);
     const std::string stored = file["filename"];
     EXPECT_EQ(stored.find('/'), std::string::npos) << stored;
@@ -385,8 +386,8 @@ TEST_F(Files, ClientFilenamesNeverBecomePaths) {
     EXPECT_EQ(stored.find('\x01'), std::string::npos) << stored;
     ids.push_back(file["file_id"]);
   }
-  EXPECT_EQ(json::parse(upload(alice_, conversation, "../../../../evil.sh",
-                               "x")->body)["filename"],
+  EXPECT_EQ(json::parse(upload(alice_, conversation, "../../../../evil.sh", "x")
+                            ->body)["filename"],
             "evil.sh");
   // On disk only files/<conversation>/<file_id> exist, whatever the names.
   const auto on_disk = files_under(data_dir() + "/files/" + conversation);
@@ -458,9 +459,9 @@ TEST_F(Files, MessagesCarryFilesOfTheirConversation) {
   EXPECT_EQ(r->status, 400);
   const json elsewhere = uploaded(alice_, "files-elsewhere", "e.txt", "e");
   message["file_id"] = elsewhere["file_id"];
-  EXPECT_EQ(call(port_, "POST", "/v1/messages", message.dump(), alice_.token)
-                ->status,
-            400);
+  EXPECT_EQ(
+      call(port_, "POST", "/v1/messages", message.dump(), alice_.token)->status,
+      400);
   message["file_id"] = file["file_id"];
   r = call(port_, "POST", "/v1/messages", message.dump(), alice_.token);
   ASSERT_EQ(r->status, 202) << r->body;
@@ -483,8 +484,8 @@ TEST_F(Files, MessagesCarryFilesOfTheirConversation) {
   EXPECT_EQ(listed["file"]["filename"], "doc.pdf");
   EXPECT_EQ(listed["file"]["size"], 8);
   EXPECT_EQ(listed["file"]["checksum"], file["checksum"]);
-  const auto bytes = chat_test::http_get(
-      port_, download_target(bob_, file["file_id"]));
+  const auto bytes =
+      chat_test::http_get(port_, download_target(bob_, file["file_id"]));
   EXPECT_EQ(bytes->body, "%PDF-1.4");
 }
 
@@ -541,8 +542,8 @@ TEST_F(Files, AGigabyteUploadDoesNotGrowMemory) {
       std::max(status_kib(pid, "VmRSS"), status_kib(pid, "VmHWM"));
   ASSERT_GT(before_kib, 0);
 
-  const std::string head = form_head("files-gigabyte", "big.bin",
-                                     "application/octet-stream");
+  const std::string head =
+      form_head("files-gigabyte", "big.bin", "application/octet-stream");
   const std::uint64_t length = head.size() + kFileBytes + kFormTail.size();
   Bytes bytes(4);
   Sha256 sha;
@@ -579,9 +580,10 @@ TEST_F(Files, AGigabyteUploadDoesNotGrowMemory) {
 
   const long peak_kib = status_kib(pid, "VmHWM");
   const long growth_kib = peak_kib - before_kib;
-  std::printf("chat-api memory: %ld KiB before, peak %ld KiB during a 1 GiB "
-              "upload (growth %ld KiB)\n",
-              before_kib, peak_kib, growth_kib);
+  std::printf(
+      "chat-api memory: %ld KiB before, peak %ld KiB during a 1 GiB "
+      "upload (growth %ld KiB)\n",
+      before_kib, peak_kib, growth_kib);
   EXPECT_LT(growth_kib, 64 * 1024);
   // The gigabyte is not needed any more.
   fs::remove(data_dir() + "/files/files-gigabyte/" +

@@ -63,9 +63,10 @@ TEST(MultipartBoundary, ComesFromTheContentType) {
   EXPECT_FALSE(chat::multipart_boundary("multipart/mixed; boundary=abc"));
   EXPECT_FALSE(chat::multipart_boundary("application/json"));
   EXPECT_FALSE(chat::multipart_boundary("multipart/form-data; boundary="));
-  EXPECT_FALSE(chat::multipart_boundary(
-      "multipart/form-data; boundary=" + std::string(71, 'a')));
-  EXPECT_FALSE(chat::multipart_boundary("multipart/form-data; boundary=\"a \""));
+  EXPECT_FALSE(chat::multipart_boundary("multipart/form-data; boundary=" +
+                                        std::string(71, 'a')));
+  EXPECT_FALSE(
+      chat::multipart_boundary("multipart/form-data; boundary=\"a \""));
   EXPECT_FALSE(chat::multipart_boundary("multipart/form-data; boundary=a\x01"));
 }
 
@@ -129,11 +130,10 @@ TEST(MultipartParser, PreambleEpilogueAndPaddingAreIgnored) {
 }
 
 TEST(MultipartParser, EmptyPartsAndQuotedEscapes) {
-  const std::string body =
-      "--" + kBoundary +
-      "\r\nContent-Disposition: form-data; name=\"f\"; "
-      "filename=\"a\\\"b\\\\c\"\r\n\r\n\r\n--" +
-      kBoundary + "--";
+  const std::string body = "--" + kBoundary +
+                           "\r\nContent-Disposition: form-data; name=\"f\"; "
+                           "filename=\"a\\\"b\\\\c\"\r\n\r\n\r\n--" +
+                           kBoundary + "--";
   Recorder r;
   MultipartParser parser(kBoundary, r);
   ASSERT_TRUE(parser.feed(body)) << parser.error();
@@ -179,8 +179,8 @@ TEST(MultipartParser, LimitsHeadersAndParts) {
   limits.max_header_bytes = 100;
   limits.max_parts = 2;
   MultipartParser headers(kBoundary, r, limits);
-  EXPECT_FALSE(headers.feed("--" + kBoundary + "\r\nX: " +
-                            std::string(200, 'a')));
+  EXPECT_FALSE(
+      headers.feed("--" + kBoundary + "\r\nX: " + std::string(200, 'a')));
   EXPECT_NE(headers.error().find("headers"), std::string::npos);
 
   std::string three;
@@ -220,8 +220,8 @@ TEST(MultipartParser, MemoryStaysBoundedForLargeParts) {
     std::size_t largest = 0;
   } counter;
   MultipartParser parser(kBoundary, counter);
-  ASSERT_TRUE(parser.feed("--" + kBoundary +
-                          "\r\nContent-Disposition: form-data; name=f\r\n\r\n"));
+  ASSERT_TRUE(parser.feed(
+      "--" + kBoundary + "\r\nContent-Disposition: form-data; name=f\r\n\r\n"));
   const std::string chunk(64 * 1024, 'q');
   for (int i = 0; i < 1024; ++i) ASSERT_TRUE(parser.feed(chunk));
   ASSERT_TRUE(parser.feed("\r\n--" + kBoundary + "--"));

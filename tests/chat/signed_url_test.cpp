@@ -32,9 +32,8 @@ TEST(UrlSigner, AnyChangeInvalidatesTheUrl) {
         kPath + "?expires=1001&signature=" + sig,
         kPath + "?expires=01000&signature=" + sig,
         kPath + "?expires=1000&signature=" + sig.substr(1),
-        kPath + "?expires=1000&signature=" + sig + "A",
-        kPath + "?expires=1000", kPath, target + "&x=1",
-        kPath + "?signature=" + sig + "&expires=1000",
+        kPath + "?expires=1000&signature=" + sig + "A", kPath + "?expires=1000",
+        kPath, target + "&x=1", kPath + "?signature=" + sig + "&expires=1000",
         chat::UrlSigner(std::string(32, 'o')).sign(kPath, 1000)}) {
     EXPECT_EQ(kSigner.verify(tampered, 10), Check::kInvalid) << tampered;
   }
@@ -63,17 +62,16 @@ TEST(ParseRange, ServesOneRangeClampedToTheResource) {
   EXPECT_EQ(chat::parse_range("bytes=-10", 100, r), RangeCheck::kSatisfiable);
   EXPECT_EQ(r.first, 90u);
   EXPECT_EQ(r.last, 99u);
-  EXPECT_EQ(chat::parse_range("bytes=-1000", 100, r),
-            RangeCheck::kSatisfiable);
+  EXPECT_EQ(chat::parse_range("bytes=-1000", 100, r), RangeCheck::kSatisfiable);
   EXPECT_EQ(r.first, 0u);
   EXPECT_EQ(chat::parse_range("bytes=100-", 100, r),
             RangeCheck::kUnsatisfiable);
   EXPECT_EQ(chat::parse_range("bytes=-0", 100, r), RangeCheck::kUnsatisfiable);
   EXPECT_EQ(chat::parse_range("bytes=0-", 0, r), RangeCheck::kUnsatisfiable);
-  for (const char* ignored : {"", "items=0-1", "bytes=0-1,5-6", "bytes=5-1",
-                              "bytes=a-b", "bytes=1", "bytes=-", "bytes= 1-2"}) {
-    EXPECT_EQ(chat::parse_range(ignored, 100, r), RangeCheck::kNone)
-        << ignored;
+  for (const char* ignored :
+       {"", "items=0-1", "bytes=0-1,5-6", "bytes=5-1", "bytes=a-b", "bytes=1",
+        "bytes=-", "bytes= 1-2"}) {
+    EXPECT_EQ(chat::parse_range(ignored, 100, r), RangeCheck::kNone) << ignored;
   }
 }
 

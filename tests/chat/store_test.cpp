@@ -175,8 +175,8 @@ TEST(Store, UnopenablePathThrowsWithTheReason) {
 }
 
 TEST_F(StoreTest, FilesAreStoredOnceByIdWithTheirMetadata) {
-  chat::FileRecord f{"f_1",  "c1",         "u_1",        "a.txt", "text/plain",
-                     123,    "abc123",     "files/c1/f_1", 777};
+  chat::FileRecord f{"f_1", "c1",     "u_1",          "a.txt", "text/plain",
+                     123,   "abc123", "files/c1/f_1", 777};
   EXPECT_TRUE(store_->add_file(f));
   chat::FileRecord again = f;
   again.filename = "other";
