@@ -26,7 +26,8 @@ struct ApiOptions {
   int password_iterations = 600000;
   /// Threads that hash passwords, off the HTTP threads.
   std::size_t auth_threads = 2;
-  /// Where uploaded files go; without one the file routes answer 503.
+  /// Where uploaded files go (must outlive the service); without one the
+  /// file routes answer 503.
   BlobStore* blobs = nullptr;
   /// Scheme and authority of download URLs, e.g. "https://chat.example";
   /// empty: "http://" and the request's Host.
