@@ -82,6 +82,7 @@ std::string message_body(const std::string& conversation,
 
 /// Shared by the workers: the schedule, the identities, the id file.
 struct Run {
+  Run(const DriverOptions& o, const Scenario& s) : options(o), scenario(s) {}
   const DriverOptions& options;
   const Scenario& scenario;
   std::vector<Identity> users;
@@ -583,7 +584,7 @@ SimpleResponse simple_request(const std::string& host, std::uint16_t port,
 
 RunResult run_load(const DriverOptions& options, const ProgressFn& progress) {
   const Scenario& scenario = options.scenario;
-  Run run{options, scenario};
+  Run run(options, scenario);
   run.endpoint =
       tcp::endpoint(net::ip::make_address(options.host), options.port);
   run.users = {login(options, "user_a", "pass_a"),

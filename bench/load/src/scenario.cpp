@@ -10,7 +10,8 @@ namespace {
 // The table: shapes and thresholds. Durations are the full ones;
 // --duration shrinks a scenario keeping its shape.
 Scenario warmup() {
-  Scenario s{"warmup"};
+  Scenario s;
+  s.name = "warmup";
   s.base_rate = 50;
   s.base_vus = 5;
   s.think_seconds = 0.1;
@@ -20,7 +21,8 @@ Scenario warmup() {
 }
 
 Scenario baseline() {
-  Scenario s{"baseline"};
+  Scenario s;
+  s.name = "baseline";
   s.base_rate = 500;
   s.base_vus = 20;
   s.think_seconds = 0.04;
@@ -32,7 +34,8 @@ Scenario baseline() {
 }
 
 Scenario spike() {
-  Scenario s{"spike"};
+  Scenario s;
+  s.name = "spike";
   s.base_rate = 200;
   s.base_vus = 5;
   s.think_seconds = 0.02;
@@ -44,7 +47,8 @@ Scenario spike() {
 }
 
 Scenario file_upload() {
-  Scenario s{"file-upload"};
+  Scenario s;
+  s.name = "file-upload";
   s.model = Model::kClosed;
   s.base_rate = 20;
   s.base_vus = 10;
@@ -56,7 +60,8 @@ Scenario file_upload() {
 }
 
 Scenario stress() {
-  Scenario s{"stress"};
+  Scenario s;
+  s.name = "stress";
   s.base_rate = 1000;  // the first step; each step adds as much again
   s.base_vus = 20;
   s.stages = {{300, 1}};  // replaced by steps in make_scenario
@@ -66,7 +71,8 @@ Scenario stress() {
 }
 
 Scenario soak() {
-  Scenario s{"soak"};
+  Scenario s;
+  s.name = "soak";
   s.base_rate = 200;
   s.base_vus = 10;
   s.think_seconds = 0.05;
