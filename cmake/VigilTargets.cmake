@@ -11,3 +11,6 @@ target_compile_features(vigil INTERFACE cxx_std_17)
 target_link_libraries(vigil INTERFACE prometheus-cpp::core fmt::fmt
                                       Threads::Threads)
 set_target_properties(vigil PROPERTIES EXPORT_NAME vigil)
+if(VIGIL_DISABLE_METRICS)
+  target_compile_definitions(vigil INTERFACE VIGIL_DISABLE_METRICS)
+endif()

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "vigil/detail/cells.hpp"
+#include "vigil/detail/compiler.hpp"
 #include "vigil/detail/family_stats.hpp"
 #include "vigil/version.hpp"
 
@@ -29,17 +30,23 @@ class Family;
 ///     sent.inc(3);
 ///
 /// Negative, NaN and infinite increments are ignored and counted in
-/// vigil_updates_rejected_total{metric="..."}.
+/// vigil_updates_rejected_total{metric="..."}. Built with
+/// VIGIL_DISABLE_METRICS, every update (here and in Gauge and Histogram)
+/// compiles to nothing.
 class Counter {
  public:
   /// Cells of a counter's run: whole increments, then fractional ones.
   static constexpr std::size_t kCells = 2;
 
   /// Adds one.
-  void inc() noexcept { add(kWhole, std::uint64_t{1}); }
+  void inc() noexcept {
+    if constexpr (!VIGIL_METRICS_ENABLED) return;
+    add(kWhole, std::uint64_t{1});
+  }
 
   /// Adds `amount` (>= 0 and finite; anything else is rejected and counted).
   void inc(double amount) noexcept {
+    if constexpr (!VIGIL_METRICS_ENABLED) return;
     if (VIGIL_UNLIKELY(!(amount >= 0) || std::isinf(amount))) {
       stats_->rejected.fetch_add(1, std::memory_order_relaxed);
       return;

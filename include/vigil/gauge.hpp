@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "vigil/detail/cells.hpp"
+#include "vigil/detail/compiler.hpp"
 #include "vigil/version.hpp"
 
 VIGIL_NAMESPACE_BEGIN
@@ -25,11 +26,18 @@ class Family;
 class Gauge {
  public:
   /// Replaces the value.
-  void set(double v) noexcept { detail::store_double(*cell_, v); }
+  void set(double v) noexcept {
+    if constexpr (!VIGIL_METRICS_ENABLED) return;
+    detail::store_double(*cell_, v);
+  }
   /// Adds `amount`.
-  void inc(double amount = 1.0) noexcept { detail::add_shared(*cell_, amount); }
+  void inc(double amount = 1.0) noexcept {
+    if constexpr (!VIGIL_METRICS_ENABLED) return;
+    detail::add_shared(*cell_, amount);
+  }
   /// Subtracts `amount`.
   void dec(double amount = 1.0) noexcept {
+    if constexpr (!VIGIL_METRICS_ENABLED) return;
     detail::add_shared(*cell_, -amount);
   }
   /// Sets the gauge to the current Unix time in seconds.

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "vigil/detail/cells.hpp"
+#include "vigil/detail/compiler.hpp"
 #include "vigil/detail/family_stats.hpp"
 #include "vigil/version.hpp"
 
@@ -48,6 +49,7 @@ class Histogram {
 
   /// Counts `v` (NaN is rejected and counted).
   void observe(double v) noexcept {
+    if constexpr (!VIGIL_METRICS_ENABLED) return;
     if (VIGIL_UNLIKELY(std::isnan(v))) {
       stats_->rejected.fetch_add(1, std::memory_order_relaxed);
       return;
