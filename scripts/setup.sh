@@ -20,6 +20,8 @@ PACKAGES=(
   python3-yaml
   # chat services
   nlohmann-json3-dev libsqlite3-dev libssl-dev
+  # load-test reports with charts (bench/load/analyze)
+  python3-matplotlib
 )
 
 missing=()

@@ -661,7 +661,7 @@ RunResult run_load(const DriverOptions& options, const ProgressFn& progress) {
     Second s;
     s.t = tick;
     s.unix_ms = result.started_unix_ms + tick * 1000;
-    s.target = scenario.target_at(tick - 0.5);
+    s.target = schedule_ended ? 0 : scenario.target_at(tick - 0.5);
     for (auto& w : pool) {
       w->drain(s.window);
       s.active_vus += w->active_vus();
