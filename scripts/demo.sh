@@ -92,3 +92,8 @@ chat4all is running on loopback:
   more routers    scripts/stack.sh scale-router 2
   stop it         scripts/stack.sh down
 EOT
+
+# The load study (bench/load): warmup, baseline, spike, a short stress, the
+# zero-loss check, reports with charts; it stops the stack at the end.
+# scripts/demo.sh --full runs the full-length scenarios; LOAD_STUDY=0 skips.
+[ "${LOAD_STUDY:-1}" = 0 ] || scripts/load-study.sh --stop-stack "$@"

@@ -1,9 +1,9 @@
 // chat-load: load scenarios against the chat API with k6-shaped results.
 //   chat-load --scenario baseline --duration 20 --out-dir results/load
-// Writes <out-dir>/<scenario>.summary.json (k6 --summary-export shape),
-// <scenario>.timeseries.jsonl (one line per second) and <scenario>.ids
-// (every accepted message_id). Exit 0 when every threshold passed, 99 when
-// one failed (as k6), 1 on errors.
+// Writes <out-dir>/<name>.summary.json (k6 --summary-export shape),
+// <name>.timeseries.jsonl (one line per second) and <name>.ids (every
+// accepted message_id); the name is the scenario's unless --name says. Exit 0
+// when every threshold passed, 99 when one failed (as k6), 1 on errors.
 #include <unistd.h>
 
 #include <cstdio>
@@ -49,6 +49,8 @@ int main(int argc, char** argv) {
                     "Load scenarios against the chat API (" + names +
                         "); k6-shaped summary, time series and accepted ids.");
   flags.add("scenario", "", "baseline", "scenario: " + names)
+      .add("name", "", "",
+           "name of this run and its files (default: the scenario)")
       .add("host", "CHAT_API_HOST", "127.0.0.1", "API address")
       .add("port", "CHAT_API_PORT", "8080", "API port")
       .add("duration", "", "",
@@ -104,7 +106,9 @@ int main(int argc, char** argv) {
   options.stack_dir = flags.str("stack-dir");
   const std::string out_dir = flags.str("out-dir");
   std::filesystem::create_directories(out_dir);
-  const std::string stem = out_dir + "/" + scenario->name;
+  const std::string run_name =
+      flags.str("name").empty() ? scenario->name : flags.str("name");
+  const std::string stem = out_dir + "/" + run_name;
   options.ids_path = stem + ".ids";
 
   const bool live = progress_mode == "auto" && isatty(STDERR_FILENO);

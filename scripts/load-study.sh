@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# The load study (bench/load): warmup, baseline, spike, file-upload (when
+# the API has /v1/files) and a short stress against the stack, the
+# zero-loss check, then reports with charts and SUMMARY.md.
+#
+#   scripts/load-study.sh              short scenarios (about 5 minutes)
+#   scripts/load-study.sh --full       the issue's full lengths (~15 minutes)
+#   scripts/load-study.sh --soak       also the 15-minute soak
+#   scripts/load-study.sh --reference  the reference run: --full, then the
+#       stress and a capacity run again with vigil's metrics compiled out
+#       (VIGIL_DISABLE_METRICS) for the overhead comparison; results go to
+#       docs/results/load
+#   --results DIR   where results go (default results/load/<UTC time>)
+#   --stop-stack    stop the stack at the end even if it was running before
+#
+# Uses the stack if it runs ($CHAT_STACK_DIR, default .stack), otherwise
+# starts one and stops it at the end. Builds chat-load (release preset).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+full=0 soak=0 reference=0 stop_stack=0
+results=results/load/$(date -u +%Y%m%dT%H%M%SZ)
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --full) full=1 ;;
+    --soak) soak=1 ;;
+    --reference) reference=1 full=1 results=docs/results/load ;;
+    --results) results=$2; shift ;;
+    --stop-stack) stop_stack=1 ;;
+    *) sed -n '2,20p' "$0"; exit 2 ;;
+  esac
+  shift
+done
+
+export CHAT_STACK_DIR=${CHAT_STACK_DIR:-$ROOT/.stack}
+BIN=${CHAT_BIN_DIR:-$ROOT/build/release/chat-services}
+LOAD=$ROOT/build/release/bench/load/chat-load
+# Raw results (id files are large) stay out of the reports directory.
+OUT=results/load/raw-$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$OUT" "$results"
+say() { echo "load-study: $*"; }
+
+say "building chat-load and the services (release preset)"
+cmake --preset release >/dev/null
+cmake --build --preset release -j "$(nproc)" \
+  --target chat-load chat-broker chat-api chat-router >/dev/null
+
+api_port() {
+  grep -ho '"event":"api_listening"[^}]*"port":[0-9]*' \
+    "$CHAT_STACK_DIR/logs/api.log" 2>/dev/null | tail -1 | sed 's/.*"port"://'
+}
+started_stack=0
+stack_up() {  # stack_up BIN_DIR
+  CHAT_BIN_DIR=$1 scripts/stack.sh up >/dev/null
+  started_stack=1
+}
+cleanup() {
+  if [ "$started_stack" = 1 ] || [ "$stop_stack" = 1 ]; then
+    scripts/stack.sh down >/dev/null 2>&1 || true
+  fi
+}
+trap cleanup EXIT
+if scripts/stack.sh status 2>/dev/null | grep -q '^api .*ready'; then
+  say "using the running stack in $CHAT_STACK_DIR"
+else
+  say "starting the stack in $CHAT_STACK_DIR"
+  stack_up "$BIN"
+fi
+
+prometheus_url() {
+  local port
+  port=$(cat "$CHAT_STACK_DIR/prometheus/port" 2>/dev/null || echo "${CHAT_PROMETHEUS_PORT:-9090}")
+  if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/-/ready")" = 200 ]; then
+    echo "http://127.0.0.1:$port"
+  fi
+}
+has_files_api() {  # the route answers something other than 404 without a token
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$(api_port)/v1/files")" != 404 ]
+}
+
+# name scenario seconds extra-args...; the seconds feed the time-left line.
+steps=()
+plan() { steps+=("$*"); }
+if [ "$full" = 1 ]; then
+  plan warmup warmup 120
+  plan baseline baseline 300
+  plan spike spike 120
+  has_files_api && plan file-upload file-upload 120
+  plan stress stress 300 --step-seconds 15
+else
+  plan warmup warmup 20
+  plan baseline baseline 60
+  plan spike spike 60
+  has_files_api && plan file-upload file-upload 30
+  plan stress stress 90 --rate 1500 --step-seconds 10
+fi
+[ "$soak" = 1 ] && plan soak soak 900
+if [ "$reference" = 1 ]; then
+  # Saturation throughput (closed model, no think time) with and without
+  # metrics: finer than the stress steps for a few-percent comparison.
+  plan capacity baseline 60 --vus 64 --think 0
+  plan stress-no-metrics stress 300 --step-seconds 15 @nometrics
+  plan capacity-no-metrics baseline 60 --vus 64 --think 0 @nometrics
+fi
+has_files_api || say "no /v1/files in this API yet: file-upload skipped"
+
+left_seconds() {  # planned seconds of steps from index $1 on, plus overheads
+  local total=0 i
+  for ((i = $1; i < ${#steps[@]}; i++)); do
+    set -- ${steps[$i]}
+    total=$((total + $3 + 10))
+  done
+  echo $((total + 40))  # zero-loss check and the reports
+}
+clock() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+
+nometrics_ready=0
+use_nometrics() {
+  if [ "$nometrics_ready" = 0 ]; then
+    say "building the services with VIGIL_DISABLE_METRICS=ON (build/release-no-metrics)"
+    cmake -S . -B build/release-no-metrics -G Ninja -DCMAKE_BUILD_TYPE=Release \
+      -DVIGIL_DISABLE_METRICS=ON -DVIGIL_BUILD_TESTS=OFF \
+      -DVIGIL_BUILD_EXAMPLES=OFF -DVIGIL_BUILD_BENCHMARKS=OFF >/dev/null
+    cmake --build build/release-no-metrics -j "$(nproc)" \
+      --target chat-broker chat-api chat-router >/dev/null
+    # A fresh stack of the uninstrumented binaries, same shape as before.
+    scripts/stack.sh down >/dev/null
+    stack_up "$ROOT/build/release-no-metrics/chat-services"
+    nometrics_ready=1
+  fi
+}
+
+status=0
+summaries=()
+ids=()
+for ((i = 0; i < ${#steps[@]}; i++)); do
+  set -- ${steps[$i]}
+  name=$1 scenario=$2 seconds=$3
+  shift 3
+  args=()
+  for a in "$@"; do
+    if [ "$a" = @nometrics ]; then use_nometrics; else args+=("$a"); fi
+  done
+  say "[$((i + 1))/${#steps[@]}] $name ($(clock "$seconds")); about $(clock "$(left_seconds "$i")") left"
+  rc=0
+  "$LOAD" --scenario "$scenario" --name "$name" --duration "$seconds" \
+    --port "$(api_port)" --out-dir "$OUT" --stack-dir "$CHAT_STACK_DIR" \
+    "${args[@]}" || rc=$?
+  case $rc in
+    0) ;;
+    99) say "$name: a threshold failed (see its report)" ;;
+    *) say "$name: chat-load failed ($rc)"; status=1 ;;
+  esac
+  summaries+=("$OUT/$name.summary.json")
+  [ -s "$OUT/$name.ids" ] && ids+=("$OUT/$name.ids")
+  # Every accepted message stored exactly once; the wait is the drain time.
+  if [ -s "$OUT/$name.ids" ]; then
+    bench/load/check-zero-loss --db "$CHAT_STACK_DIR/data/chat.db" --wait 60 \
+      --json "$OUT/$name.zero-loss.json" "$OUT/$name.ids" || status=1
+  fi
+done
+
+say "writing the reports"
+prom=$(prometheus_url)
+note="Run $(date -u +%FT%TZ) on $(nproc) cores ($(uname -sr)); load average before the reports: $(cut -d' ' -f1-3 /proc/loadavg)."
+bench/load/analyze --out "$results" --note "$note" ${prom:+--prometheus "$prom"} \
+  "${summaries[@]}" >/dev/null
+cat "$results/SUMMARY.md"
+say "SUMMARY: $results/SUMMARY.md; per-scenario reports and charts: $results/*.md, $results/*.png"
+exit $status
