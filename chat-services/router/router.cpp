@@ -124,6 +124,11 @@ Router::Router(RouterOptions options, Store& store, vigil::Registry& metrics,
       {"session.timeout.ms", std::to_string(options_.session_timeout.count())},
       {"heartbeat.interval.ms",
        std::to_string(options_.session_timeout.count() / 3)},
+      // A fetch waits at most as long as a batch may: with the default
+      // 500 ms, a broker that does not answer a waiting fetch as soon as
+      // data arrives (the development broker) made messages wait up to half
+      // a second between the API and the store.
+      {"fetch.wait.max.ms", std::to_string(options_.max_batch_wait.count())},
   });
   if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this),
                 error) != RdKafka::Conf::CONF_OK ||
