@@ -75,6 +75,12 @@ prometheus_url() {
     echo "http://127.0.0.1:$port"
   fi
 }
+router_metrics() {  # router_metrics FILE: a scrape of router-1, for e2e latency
+  local port
+  port=$(grep -ho '"event":"endpoint_listening"[^}]*"port":[0-9]*' \
+    "$CHAT_STACK_DIR/logs/router-1.log" 2>/dev/null | tail -1 | sed 's/.*"port"://')
+  [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/metrics" >"$1" || rm -f "$1"
+}
 has_files_api() {  # the route answers something other than 404 without a token
   [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$(api_port)/v1/files")" != 404 ]
 }
@@ -144,6 +150,7 @@ for ((i = 0; i < ${#steps[@]}; i++)); do
   done
   say "[$((i + 1))/${#steps[@]}] $name ($(clock "$seconds")); about $(clock "$(left_seconds "$i")") left"
   rc=0
+  router_metrics "$OUT/$name.router-before.prom"
   "$LOAD" --scenario "$scenario" --name "$name" --duration "$seconds" \
     --port "$(api_port)" --out-dir "$OUT" --stack-dir "$CHAT_STACK_DIR" \
     "${args[@]}" || rc=$?
@@ -159,6 +166,7 @@ for ((i = 0; i < ${#steps[@]}; i++)); do
     bench/load/check-zero-loss --db "$CHAT_STACK_DIR/data/chat.db" --wait 60 \
       --json "$OUT/$name.zero-loss.json" "$OUT/$name.ids" || status=1
   fi
+  router_metrics "$OUT/$name.router-after.prom"
 done
 
 say "writing the reports"

@@ -23,6 +23,10 @@ port=$(grep -o '"event":"api_listening"[^}]*"port":[0-9]*' \
   "$CHAT_STACK_DIR/logs/api.log" | tail -1 | sed 's/.*"port"://')
 [ -n "$port" ] || fail "no API port in the log"
 
+router_port=$(grep -o '"event":"endpoint_listening"[^}]*"port":[0-9]*' \
+  "$CHAT_STACK_DIR/logs/router-1.log" | tail -1 | sed 's/.*"port"://')
+scrape() { curl -sf "http://127.0.0.1:$router_port/metrics" >"$1"; }
+scrape "$TMP/out-router-before.prom"
 status=0
 "$LOAD" --scenario baseline --duration 20 --rate 200 --port "$port" \
   --out-dir "$TMP/out" --progress plain --progress-seconds 5 || status=$?
@@ -56,6 +60,8 @@ PY
 "$ROOT/bench/load/check-zero-loss" --db "$CHAT_STACK_DIR/data/chat.db" \
   --wait 60 --json "$TMP/out/baseline.zero-loss.json" "$TMP/out/baseline.ids" ||
   fail "accepted messages were lost"
+scrape "$TMP/out/baseline.router-after.prom"
+mv "$TMP/out-router-before.prom" "$TMP/out/baseline.router-before.prom"
 
 "$ROOT/bench/load/analyze" --out "$TMP/report-load" \
   "$TMP/out/baseline.summary.json" >/dev/null
@@ -72,6 +78,9 @@ assert sorted(a["latency_ms"]) == sorted(b["latency_ms"])
 assert b["requests"] == 1200 and b["latency_ms"]["p99"] == 31.7
 assert b["thresholds_passed"] and len(b["thresholds"]) == 3
 assert a["zero_loss"]["ok"], a["zero_loss"]
+# Every accepted message went through a router during the run.
+assert a["e2e_ms"]["count"] >= a["requests"] * (1 - a["error_rate"]), a["e2e_ms"]
+assert b["e2e_ms"] is None
 for report in (load, k6):
     md = open(f"{report}/baseline.md").read()
     sections = re.findall(r"^## (.*)$", md, re.M)
