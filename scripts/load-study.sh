@@ -3,13 +3,13 @@
 # the API has /v1/files) and a short stress against the stack, the
 # zero-loss check, then reports with charts and SUMMARY.md.
 #
-#   scripts/load-study.sh              short scenarios (about 5 minutes)
+#   scripts/load-study.sh              short scenarios (about 4 minutes)
 #   scripts/load-study.sh --full       the full lengths (~15 minutes)
 #   scripts/load-study.sh --soak       also the 15-minute soak
 #   scripts/load-study.sh --reference  the reference run: --full, then the
 #       stress and a capacity run again with vigil's metrics compiled out
 #       (VIGIL_DISABLE_METRICS) for the overhead comparison; results go to
-#       docs/results/load
+#       docs/results/load (--short after it: the short lengths, for a try)
 #   --results DIR   where results go (default results/load/<UTC time>)
 #   --stop-stack    stop the stack at the end even if it was running before
 #
@@ -26,6 +26,7 @@ while [ $# -gt 0 ]; do
     --full) full=1 ;;
     --soak) soak=1 ;;
     --reference) reference=1 full=1 results=docs/results/load ;;
+    --short) full=0 ;;
     --results) results=$2; shift ;;
     --stop-stack) stop_stack=1 ;;
     *) sed -n '2,20p' "$0"; exit 2 ;;
@@ -95,19 +96,25 @@ if [ "$full" = 1 ]; then
   has_files_api && plan file-upload file-upload 120
   plan stress stress 300 --step-seconds 15
 else
-  plan warmup warmup 20
-  plan baseline baseline 60
-  plan spike spike 60
+  plan warmup warmup 15
+  plan baseline baseline 45
+  plan spike spike 45
   has_files_api && plan file-upload file-upload 30
-  plan stress stress 90 --rate 1500 --step-seconds 10
+  plan stress stress 60 --rate 2000 --step-seconds 10
 fi
 [ "$soak" = 1 ] && plan soak soak 900
 if [ "$reference" = 1 ]; then
   # Saturation throughput (closed model, no think time) with and without
   # metrics: finer than the stress steps for a few-percent comparison.
-  plan capacity baseline 60 --vus 64 --think 0
-  plan stress-no-metrics stress 300 --step-seconds 15 @nometrics
-  plan capacity-no-metrics baseline 60 --vus 64 --think 0 @nometrics
+  if [ "$full" = 1 ]; then
+    plan capacity baseline 60 --vus 64 --think 0
+    plan stress-no-metrics stress 300 --step-seconds 15 @nometrics
+    plan capacity-no-metrics baseline 60 --vus 64 --think 0 @nometrics
+  else
+    plan capacity baseline 20 --vus 64 --think 0
+    plan stress-no-metrics stress 60 --rate 2000 --step-seconds 10 @nometrics
+    plan capacity-no-metrics baseline 20 --vus 64 --think 0 @nometrics
+  fi
 fi
 has_files_api || say "no /v1/files in this API yet: file-upload skipped"
 
