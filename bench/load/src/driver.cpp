@@ -208,7 +208,10 @@ class Worker {
     const auto now = Clock::now();
     if (finished(now)) return;
     const std::size_t want = wanted_vus(now);
-    while (conns_.size() < want) new_conn().vu = conns_.size() - 1;
+    while (conns_.size() < want) {
+      Conn& vu = new_conn();
+      vu.vu = conns_.size() - 1;
+    }
     for (std::size_t i = 0; i < want; ++i) {
       Conn& c = *conns_[i];
       if (!c.vu_active) {
