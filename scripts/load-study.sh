@@ -94,27 +94,27 @@ if [ "$full" = 1 ]; then
   plan baseline baseline 300
   plan spike spike 120
   has_files_api && plan file-upload file-upload 120
-  plan stress stress 300 --step-seconds 15
 else
   plan warmup warmup 15
   plan baseline baseline 45
   plan spike spike 45
   has_files_api && plan file-upload file-upload 30
-  plan stress stress 60 --rate 2000 --step-seconds 10
 fi
 [ "$soak" = 1 ] && plan soak soak 900
 if [ "$reference" = 1 ]; then
-  # Saturation throughput (closed model, no think time) with and without
-  # metrics: finer than the stress steps for a few-percent comparison.
-  if [ "$full" = 1 ]; then
-    plan capacity baseline 60 --vus 64 --think 0
-    plan stress-no-metrics stress 300 --step-seconds 15 @nometrics
-    plan capacity-no-metrics baseline 60 --vus 64 --think 0 @nometrics
-  else
-    plan capacity baseline 20 --vus 64 --think 0
-    plan stress-no-metrics stress 60 --rate 2000 --step-seconds 10 @nometrics
-    plan capacity-no-metrics baseline 20 --vus 64 --think 0 @nometrics
-  fi
+  # Saturation throughput (closed model, no think time) and the stress, each
+  # with and without metrics, in A B B A order so a drifting machine does
+  # not favour one build.
+  long=90 capacity=20 step=10 rate=2000
+  [ "$full" = 1 ] && long=300 capacity=60 step=15 rate=1000
+  plan capacity baseline $capacity --vus 64 --think 0
+  plan capacity-no-metrics baseline $capacity --vus 64 --think 0 @nometrics
+  plan stress-no-metrics stress $long --rate $rate --step-seconds $step @nometrics
+  plan stress stress $long --rate $rate --step-seconds $step @metrics
+elif [ "$full" = 1 ]; then
+  plan stress stress 300 --step-seconds 15
+else
+  plan stress stress 60 --rate 2000 --step-seconds 10
 fi
 has_files_api || say "no /v1/files in this API yet: file-upload skipped"
 
@@ -128,20 +128,23 @@ left_seconds() {  # planned seconds of steps from index $1 on, plus overheads
 }
 clock() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
 
-nometrics_ready=0
-use_nometrics() {
-  if [ "$nometrics_ready" = 0 ]; then
+current_build=metrics
+use_build() {  # use_build metrics|nometrics: restart the stack on that build
+  [ "$current_build" = "$1" ] && return 0
+  local bin=$BIN
+  if [ "$1" = nometrics ]; then
     say "building the services with VIGIL_DISABLE_METRICS=ON (build/release-no-metrics)"
     cmake -S . -B build/release-no-metrics -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DVIGIL_DISABLE_METRICS=ON -DVIGIL_BUILD_TESTS=OFF \
       -DVIGIL_BUILD_EXAMPLES=OFF -DVIGIL_BUILD_BENCHMARKS=OFF >/dev/null
     cmake --build build/release-no-metrics -j "$(nproc)" \
       --target chat-broker chat-api chat-router >/dev/null
-    # A fresh stack of the uninstrumented binaries, same shape as before.
-    scripts/stack.sh down >/dev/null
-    stack_up "$ROOT/build/release-no-metrics/chat-services"
-    nometrics_ready=1
+    bin=$ROOT/build/release-no-metrics/chat-services
   fi
+  say "restarting the stack on the $1 build"
+  scripts/stack.sh down >/dev/null
+  stack_up "$bin"
+  current_build=$1
 }
 
 status=0
@@ -153,7 +156,11 @@ for ((i = 0; i < ${#steps[@]}; i++)); do
   shift 3
   args=()
   for a in "$@"; do
-    if [ "$a" = @nometrics ]; then use_nometrics; else args+=("$a"); fi
+    case "$a" in
+      @nometrics) use_build nometrics ;;
+      @metrics) use_build metrics ;;
+      *) args+=("$a") ;;
+    esac
   done
   say "[$((i + 1))/${#steps[@]}] $name ($(clock "$seconds")); about $(clock "$(left_seconds "$i")") left"
   rc=0

@@ -158,8 +158,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (live) std::fprintf(stderr, "\n");
-  const auto summary =
-      chat_load::k6_summary(result, *scenario, options.ids_path);
+  auto summary = chat_load::k6_summary(result, *scenario, options.ids_path);
+  summary["chat_load"]["name"] = run_name;
   std::ofstream(stem + ".summary.json", std::ios::trunc)
       << summary.dump(2) << '\n';
   std::printf("%s", chat_load::text_summary(summary).c_str());
