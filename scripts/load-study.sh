@@ -62,7 +62,8 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
-if scripts/stack.sh status 2>/dev/null | grep -q '^api .*ready'; then
+# (grep without -q reads all of it: pipefail would fail on a SIGPIPE)
+if scripts/stack.sh status 2>/dev/null | grep '^api .*ready' >/dev/null; then
   say "using the running stack in $CHAT_STACK_DIR"
 else
   say "starting the stack in $CHAT_STACK_DIR"
