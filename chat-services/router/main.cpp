@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
            "port for /metrics and /health (0: any free port)")
       .add("instance", "CHAT_ROUTER_INSTANCE", "",
            "name in logs and client.id (default: router-<pid>)")
-      .add("max-batch", "CHAT_ROUTER_MAX_BATCH", "500",
+      .add("max-batch", "CHAT_ROUTER_MAX_BATCH", "2000",
            "events stored and committed together at most")
       .add("session-timeout-ms", "CHAT_ROUTER_SESSION_TIMEOUT_MS", "6000",
            "consumer group session timeout: how soon a dead router's "
