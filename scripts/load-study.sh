@@ -44,8 +44,8 @@ say() { echo "load-study: $*"; }
 
 say "building chat-load and the services (release preset)"
 cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)" \
-  --target chat-load chat-broker chat-api chat-router >/dev/null
+cmake --build --preset release -j "$(nproc)" --target chat-load chat-broker \
+  chat-api chat-router chat-platform-sim chat-connector >/dev/null
 
 api_port() {
   grep -ho '"event":"api_listening"[^}]*"port":[0-9]*' \
@@ -139,8 +139,8 @@ use_build() {
     cmake -S . -B build/release-no-metrics -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DVIGIL_DISABLE_METRICS=ON -DVIGIL_BUILD_TESTS=OFF \
       -DVIGIL_BUILD_EXAMPLES=OFF -DVIGIL_BUILD_BENCHMARKS=OFF >/dev/null
-    cmake --build build/release-no-metrics -j "$(nproc)" \
-      --target chat-broker chat-api chat-router >/dev/null
+    cmake --build build/release-no-metrics -j "$(nproc)" --target chat-broker \
+      chat-api chat-router chat-platform-sim chat-connector >/dev/null
     bin=$ROOT/build/release-no-metrics/chat-services
   fi
   say "a fresh stack on the $1 build"
