@@ -11,7 +11,8 @@ LOAD=$2
 TMP=$(mktemp -d)
 export CHAT_STACK_DIR=$TMP/stack CHAT_BIN_DIR=$BIN CHAT_API_PORT=0 \
   CHAT_ROUTER_PORT=0 CHAT_PASSWORD_ITERATIONS=1000 CHAT_PLATFORM_PORT=0 \
-  CHAT_CONNECTOR_WHATSAPP_PORT=0 CHAT_CONNECTOR_INSTAGRAM_PORT=0
+  CHAT_CONNECTOR_WHATSAPP_PORT=0 CHAT_CONNECTOR_INSTAGRAM_PORT=0 \
+  CHAT_PROMETHEUS_PORT=0
 cleanup() {
   "$ROOT/scripts/stack.sh" down >/dev/null 2>&1 || true
   rm -rf "$TMP"
@@ -64,7 +65,9 @@ PY
 scrape "$TMP/out/baseline.router-after.prom"
 mv "$TMP/out-router-before.prom" "$TMP/out/baseline.router-before.prom"
 
-"$ROOT/bench/load/analyze" --out "$TMP/report-load" \
+# With the stack's Prometheus: its range queries become charts too.
+prometheus=http://127.0.0.1:$(cat "$CHAT_STACK_DIR/prometheus/port")
+"$ROOT/bench/load/analyze" --out "$TMP/report-load" --prometheus "$prometheus" \
   "$TMP/out/baseline.summary.json" >/dev/null
 "$ROOT/bench/load/analyze" --out "$TMP/report-k6" \
   "baseline=$ROOT/tests/load/fixtures/k6-baseline.summary.json" >/dev/null
@@ -89,6 +92,7 @@ for report in (load, k6):
     for chart in ("baseline-latency.png", "baseline-throughput.png"):
         assert os.path.getsize(f"{report}/{chart}") > 1000, chart
     assert "| [baseline](baseline.md) |" in open(f"{report}/SUMMARY.md").read()
+assert os.path.getsize(f"{load}/baseline-lag.png") > 1000, "no lag from Prometheus"
 print("reports ok: same shape from chat-load and k6")
 PY
 
