@@ -21,6 +21,8 @@ STEPS=(
   "build|6|release and dev builds of the services, tests and tools"
   "fault_tolerance|4|router failover, graceful scale-in, broker outage x $REPEAT"
   "scaling|6|backlog drain with 1 and 2 routers, scale 2 -> 1 -> 2 under load"
+  "delivery|2|circuit breaker, 30 s platform outage (store-and-forward), connector kill -9"
+  "load|30|the load study's reference run, with and without vigil's metrics"
 )
 
 step_build() {
@@ -28,7 +30,8 @@ step_build() {
   cmake --preset release >/dev/null
   cmake --build "$RELEASE" -j "$(nproc)" --target chat-broker chat-router chat-api chat-backlog
   cmake --preset dev >/dev/null
-  cmake --build "$DEV" -j "$(nproc)" --target chat_fault_tolerance_tests
+  cmake --build "$DEV" -j "$(nproc)" --target chat_fault_tolerance_tests \
+    chat_integration_tests
 }
 
 step_fault_tolerance() {
@@ -48,6 +51,20 @@ step_scaling() {
   CHAT_BIN_DIR=$RELEASE/chat-services \
     CHAT_BACKLOG=$RELEASE/bench/experiments/chat-backlog \
     bash "$ROOT/bench/experiments/scaling.sh" "$RESULTS/scaling"
+}
+
+# The delivery tests print what they saw (breaker trips, pending counts,
+# duplicates after kill -9); their output is the evidence.
+step_delivery() {
+  local out=$RESULTS/delivery
+  mkdir -p "$out"
+  uptime >"$out/machine.txt"
+  "$DEV/tests/chat/chat_integration_tests" --gtest_filter='Delivery.*' \
+    2>&1 | tee "$out/run.txt"
+}
+
+step_load() {
+  bash "$ROOT/scripts/load-study.sh" --reference
 }
 
 list() {
