@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -17,8 +16,8 @@
 #include <thread>
 #include <vector>
 
-#include "jwt.hpp"
 #include "process.hpp"
+#include "stack_client.hpp"
 
 namespace {
 
@@ -35,10 +34,9 @@ constexpr int kMaxInFlight = 64;
 /// The outage of the store-and-forward test, as the issue states it.
 constexpr auto kOutage = 30s;
 
-struct User {
-  std::string id;
-  std::string token;
-};
+using chat_test::listening_port;
+using chat_test::User;
+using chat_test::wait_ready;
 
 std::string whatsapp(int i) {
   return "whatsapp:+551199990" + std::to_string(1000 + i);
@@ -53,17 +51,8 @@ class Delivery : public ::testing::Test {
     dir_ = std::make_unique<chat_test::TempDir>();
     const std::string bin = CHAT_BIN_DIR;
     const std::string& d = dir_->path();
-    broker_ = std::make_unique<Process>(
-        std::vector<std::string>{bin + "/chat-broker", "--address-file",
-                                 d + "/addr"},
-        d + "/broker.log");
-    ASSERT_TRUE(eventually(
-        [&] {
-          std::ifstream in(d + "/addr");
-          return static_cast<bool>(std::getline(in, brokers_)) &&
-                 !brokers_.empty();
-        },
-        30s));
+    brokers_ = chat_test::start_broker(broker_, bin, d);
+    ASSERT_FALSE(brokers_.empty()) << chat_test::tail_of(d + "/broker.log");
     api_ = std::make_unique<Process>(
         std::vector<std::string>{bin + "/chat-api", "--brokers", brokers_,
                                  "--data-dir", d, "--port", "0", "--jwt-secret",
@@ -118,13 +107,6 @@ class Delivery : public ::testing::Test {
     }
   }
 
-  static int listening_port(const std::string& log, const std::string& event) {
-    const auto line = chat_test::wait_for_line(log, "\"" + event + "\"", 30s);
-    EXPECT_TRUE(line) << log << "\n" << chat_test::tail_of(log);
-    return line ? static_cast<int>(*chat_test::json_int_field(*line, "port"))
-                : 0;
-  }
-
   /// Starts (or restarts) a channel's connector, with waits short enough
   /// for a test: the breaker re-tries after 1 s (2 s at most).
   static void start_connector(const std::string& channel, int failures) {
@@ -161,32 +143,14 @@ class Delivery : public ::testing::Test {
     return connector_ports_.at(channel);
   }
 
-  static bool wait_ready(int port) {
-    return eventually(
-        [&] {
-          auto r = chat_test::http_get(port, "/health/ready");
-          return r && r->status == 200;
-        },
-        30s);
-  }
-
   static std::optional<chat_test::HttpResponse> call(
       const std::string& method, const std::string& target,
       const std::string& body = {}, const std::string& token = {}) {
-    std::vector<std::string> headers = {"Content-Type: application/json"};
-    if (!token.empty()) headers.push_back("Authorization: Bearer " + token);
-    return http_request(api_port_, method, target, body, headers);
+    return chat_test::api_call(api_port_, method, target, body, token);
   }
 
   static User login(const std::string& name, const std::string& password) {
-    auto r = call("POST", "/auth/token",
-                  json{{"username", name}, {"password", password}}.dump());
-    EXPECT_TRUE(r && r->status == 200) << (r ? r->body : "no response");
-    User user;
-    user.token = json::parse(r->body)["access_token"];
-    user.id =
-        chat::JwtSigner(kSecret).verify(user.token, time(nullptr))->subject;
-    return user;
+    return chat_test::login(api_port_, kSecret, name, password);
   }
 
   /// Sends a message from user_a; returns its id, or empty if not accepted.

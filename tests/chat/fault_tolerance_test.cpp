@@ -23,9 +23,9 @@
 #include <thread>
 #include <vector>
 
-#include "jwt.hpp"
 #include "kafka_client.hpp"
 #include "process.hpp"
+#include "stack_client.hpp"
 
 namespace {
 
@@ -281,18 +281,9 @@ class FaultTolerance : public ::testing::Test {
     dir_ = std::make_unique<chat_test::TempDir>();
     const std::string bin = CHAT_BIN_DIR;
     const std::string& d = dir_->path();
-    broker_ = std::make_unique<Process>(
-        std::vector<std::string>{bin + "/chat-broker", "--address-file",
-                                 d + "/addr", "--partitions",
-                                 std::to_string(kPartitions)},
-        d + "/broker.log");
-    ASSERT_TRUE(eventually(
-        [&] {
-          std::ifstream in(d + "/addr");
-          return static_cast<bool>(std::getline(in, brokers_)) &&
-                 !brokers_.empty();
-        },
-        30s));
+    brokers_ = chat_test::start_broker(
+        broker_, bin, d, {"--partitions", std::to_string(kPartitions)});
+    ASSERT_FALSE(brokers_.empty()) << chat_test::tail_of(d + "/broker.log");
     api_ = std::make_unique<Process>(
         std::vector<std::string>{bin + "/chat-api", "--brokers", brokers_,
                                  "--data-dir", d, "--port", "0", "--jwt-secret",
@@ -300,20 +291,13 @@ class FaultTolerance : public ::testing::Test {
                                  "--publish-timeout-ms", "3000"},
         d + "/api.log");
     routers_[0] = start_router(1);
-    const auto listening =
-        chat_test::wait_for_line(d + "/api.log", "\"api_listening\"", 30s);
-    ASSERT_TRUE(listening) << chat_test::tail_of(d + "/api.log");
-    api_port_ =
-        static_cast<int>(*chat_test::json_int_field(*listening, "port"));
+    api_port_ = chat_test::listening_port(d + "/api.log", "api_listening");
     ASSERT_TRUE(probe_is(api_port_, "ready", 200, 30s))
         << chat_test::tail_of(d + "/api.log");
-    auto r = chat_test::http_request(
-        api_port_, "POST", "/auth/token",
-        json{{"username", "user_a"}, {"password", "pass_a"}}.dump(),
-        {"Content-Type: application/json"});
-    ASSERT_TRUE(r && r->status == 200);
-    token_ = json::parse(r->body)["access_token"];
-    user_ = chat::JwtSigner(kSecret).verify(token_, time(nullptr))->subject;
+    const auto user = chat_test::login(api_port_, kSecret, "user_a", "pass_a");
+    ASSERT_FALSE(user.token.empty());
+    token_ = user.token;
+    user_ = user.id;
   }
 
   static void TearDownTestSuite() {
@@ -365,13 +349,7 @@ class FaultTolerance : public ::testing::Test {
                                  "router-" + std::to_string(k),
                                  "--session-timeout-ms", kSessionTimeoutMs},
         log);
-    const auto listening =
-        chat_test::wait_for_line(log, "\"endpoint_listening\"", 30s);
-    EXPECT_TRUE(listening) << chat_test::tail_of(log);
-    if (listening) {
-      router.port =
-          static_cast<int>(*chat_test::json_int_field(*listening, "port"));
-    }
+    router.port = chat_test::listening_port(log, "endpoint_listening");
     return router;
   }
 

@@ -14,6 +14,7 @@
 #include "jwt.hpp"
 #include "process.hpp"
 #include "signed_url.hpp"
+#include "stack_client.hpp"
 
 namespace {
 
@@ -27,10 +28,8 @@ using nlohmann::json;
 const std::string kSecret = "files-e2e-test-secret-of-32-bytes!!";
 const std::string kBoundary = "chat4all-test-boundary";
 
-struct User {
-  std::string id;
-  std::string token;
-};
+using chat_test::api_call;
+using chat_test::User;
 
 /// SHA-256 as lowercase hex, fed piece by piece.
 class Sha256 {
@@ -124,17 +123,8 @@ class Files : public ::testing::Test {
     dir_ = std::make_unique<chat_test::TempDir>();
     const std::string bin = CHAT_BIN_DIR;
     const std::string& d = dir_->path();
-    broker_ = std::make_unique<Process>(
-        std::vector<std::string>{bin + "/chat-broker", "--address-file",
-                                 d + "/addr"},
-        d + "/broker.log");
-    ASSERT_TRUE(eventually(
-        [&] {
-          std::ifstream in(d + "/addr");
-          return static_cast<bool>(std::getline(in, brokers_)) &&
-                 !brokers_.empty();
-        },
-        30s));
+    brokers_ = chat_test::start_broker(broker_, bin, d);
+    ASSERT_FALSE(brokers_.empty()) << chat_test::tail_of(d + "/broker.log");
     api_ = start_api("api", {});
     // A second API with a small upload limit, for the 413 tests.
     small_api_ = start_api("small-api", {"--max-upload-bytes", "1048576"});
@@ -149,12 +139,7 @@ class Files : public ::testing::Test {
     port_ = port_of("api");
     small_port_ = port_of("small-api");
     ASSERT_TRUE(port_ > 0 && small_port_ > 0);
-    ASSERT_TRUE(eventually(
-        [&] {
-          auto r = chat_test::http_get(port_, "/health/ready");
-          return r && r->status == 200;
-        },
-        30s))
+    ASSERT_TRUE(chat_test::wait_ready(port_))
         << chat_test::tail_of(d + "/api.log");
     alice_ = login("user_a", "pass_a", port_);
     bob_ = login("user_b", "pass_b", port_);
@@ -187,44 +172,19 @@ class Files : public ::testing::Test {
   }
 
   static int port_of(const std::string& name) {
-    const std::string log = dir_->path() + "/" + name + ".log";
-    const auto listening =
-        chat_test::wait_for_line(log, "\"api_listening\"", 30s);
-    EXPECT_TRUE(listening) << chat_test::tail_of(log);
-    return listening ? static_cast<int>(
-                           *chat_test::json_int_field(*listening, "port"))
-                     : 0;
+    return chat_test::listening_port(dir_->path() + "/" + name + ".log",
+                                     "api_listening");
   }
 
   static std::string data_dir() { return dir_->path() + "/api"; }
 
-  static std::optional<HttpResponse> call(int port, const std::string& method,
-                                          const std::string& target,
-                                          const std::string& body = {},
-                                          const std::string& token = {}) {
-    std::vector<std::string> headers = {"Content-Type: application/json"};
-    if (!token.empty()) headers.push_back("Authorization: Bearer " + token);
-    return chat_test::http_request(port, method, target, body, headers);
-  }
-
   static User login(const std::string& name, const std::string& password,
                     int port) {
-    auto r = call(port, "POST", "/auth/token",
-                  json{{"username", name}, {"password", password}}.dump());
-    EXPECT_TRUE(r && r->status == 200) << (r ? r->body : "no response");
-    User user;
-    user.token = json::parse(r->body)["access_token"];
-    user.id =
-        chat::JwtSigner(kSecret).verify(user.token, time(nullptr))->subject;
-    return user;
+    return chat_test::login(port, kSecret, name, password);
   }
 
   static User new_user(const std::string& name) {
-    auto r =
-        call(port_, "POST", "/auth/register",
-             json{{"username", name}, {"password", "secret-" + name}}.dump());
-    EXPECT_TRUE(r && r->status == 201) << (r ? r->body : "no response");
-    return login(name, "secret-" + name, port_);
+    return chat_test::new_user(port_, kSecret, name);
   }
 
   static std::optional<HttpResponse> upload(
@@ -250,8 +210,8 @@ class Files : public ::testing::Test {
   /// The download URL's target (path and query), or empty.
   static std::string download_target(const User& user,
                                      const std::string& file_id) {
-    auto r = call(port_, "GET", "/v1/files/" + file_id + "/download", {},
-                  user.token);
+    auto r = api_call(port_, "GET", "/v1/files/" + file_id + "/download", {},
+                      user.token);
     if (!r || r->status != 200) return {};
     const json body = json::parse(r->body);
     const std::string url = body["download_url"];
@@ -416,9 +376,9 @@ TEST_F(Files, OnlyParticipantsMayUploadOrDownload) {
   auto r = upload(mallory, "files-private", "x.txt", "intruder");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 403);
-  r = call(port_, "GET",
-           "/v1/files/" + file["file_id"].get<std::string>() + "/download", {},
-           mallory.token);
+  r = api_call(port_, "GET",
+               "/v1/files/" + file["file_id"].get<std::string>() + "/download",
+               {}, mallory.token);
   EXPECT_EQ(r->status, 403);
   EXPECT_EQ(files_under(data_dir() + "/files/files-private").size(), 1u);
   // Without a token nothing happens at all.
@@ -427,8 +387,8 @@ TEST_F(Files, OnlyParticipantsMayUploadOrDownload) {
       form_head("files-private", "x", "text/plain") + "x" + kFormTail,
       {"Content-Type: multipart/form-data; boundary=" + kBoundary});
   EXPECT_EQ(r->status, 401);
-  r = call(port_, "GET",
-           "/v1/files/" + file["file_id"].get<std::string>() + "/download");
+  r = api_call(port_, "GET",
+               "/v1/files/" + file["file_id"].get<std::string>() + "/download");
   EXPECT_EQ(r->status, 401);
   // The file part must come after conversation_id.
   r = chat_test::http_request(
@@ -454,16 +414,18 @@ TEST_F(Files, MessagesCarryFilesOfTheirConversation) {
                   {"recipient_id", bob_.id},
                   {"content", "see attached"},
                   {"file_id", "f_does_not_exist"}};
-  auto r = call(port_, "POST", "/v1/messages", message.dump(), alice_.token);
+  auto r =
+      api_call(port_, "POST", "/v1/messages", message.dump(), alice_.token);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
   const json elsewhere = uploaded(alice_, "files-elsewhere", "e.txt", "e");
   message["file_id"] = elsewhere["file_id"];
   EXPECT_EQ(
-      call(port_, "POST", "/v1/messages", message.dump(), alice_.token)->status,
+      api_call(port_, "POST", "/v1/messages", message.dump(), alice_.token)
+          ->status,
       400);
   message["file_id"] = file["file_id"];
-  r = call(port_, "POST", "/v1/messages", message.dump(), alice_.token);
+  r = api_call(port_, "POST", "/v1/messages", message.dump(), alice_.token);
   ASSERT_EQ(r->status, 202) << r->body;
 
   // Once stored, the message lists the file, and the recipient (now a
@@ -471,9 +433,9 @@ TEST_F(Files, MessagesCarryFilesOfTheirConversation) {
   json history;
   ASSERT_TRUE(eventually(
       [&] {
-        auto h = call(port_, "GET",
-                      "/v1/conversations/" + conversation + "/messages", {},
-                      bob_.token);
+        auto h = api_call(port_, "GET",
+                          "/v1/conversations/" + conversation + "/messages", {},
+                          bob_.token);
         if (!h || h->status != 200) return false;
         history = json::parse(h->body);
         return history["messages"].size() == 1;

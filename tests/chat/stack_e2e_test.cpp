@@ -6,7 +6,6 @@
 #include <signal.h>
 
 #include <atomic>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -18,6 +17,7 @@
 
 #include "jwt.hpp"
 #include "process.hpp"
+#include "stack_client.hpp"
 #include "store.hpp"
 
 namespace {
@@ -30,10 +30,8 @@ using nlohmann::json;
 
 const std::string kSecret = "stack-e2e-test-secret-of-32-bytes!!";
 
-struct User {
-  std::string id;
-  std::string token;
-};
+using chat_test::User;
+using chat_test::wait_ready;
 
 class Stack : public ::testing::Test {
  protected:
@@ -41,17 +39,8 @@ class Stack : public ::testing::Test {
     dir_ = std::make_unique<chat_test::TempDir>();
     const std::string bin = CHAT_BIN_DIR;
     const std::string& d = dir_->path();
-    broker_ = std::make_unique<Process>(
-        std::vector<std::string>{bin + "/chat-broker", "--address-file",
-                                 d + "/addr"},
-        d + "/broker.log");
-    ASSERT_TRUE(eventually(
-        [&] {
-          std::ifstream in(d + "/addr");
-          return static_cast<bool>(std::getline(in, brokers_)) &&
-                 !brokers_.empty();
-        },
-        30s));
+    brokers_ = chat_test::start_broker(broker_, bin, d);
+    ASSERT_FALSE(brokers_.empty()) << chat_test::tail_of(d + "/broker.log");
     api_ = std::make_unique<Process>(
         std::vector<std::string>{bin + "/chat-api", "--brokers", brokers_,
                                  "--data-dir", d, "--port", "0", "--jwt-secret",
@@ -59,11 +48,8 @@ class Stack : public ::testing::Test {
                                  "--publish-timeout-ms", "3000"},
         d + "/api.log");
     for (int k = 1; k <= 2; ++k) routers_.push_back(start_router(k));
-    const auto listening =
-        chat_test::wait_for_line(d + "/api.log", "\"api_listening\"", 30s);
-    ASSERT_TRUE(listening) << "api did not start\n"
-                           << chat_test::tail_of(d + "/api.log");
-    port_ = static_cast<int>(*chat_test::json_int_field(*listening, "port"));
+    port_ = chat_test::listening_port(d + "/api.log", "api_listening");
+    ASSERT_GT(port_, 0);
     ASSERT_TRUE(wait_ready(port_)) << "api never became ready\n"
                                    << chat_test::tail_of(d + "/api.log");
   }
@@ -87,50 +73,25 @@ class Stack : public ::testing::Test {
                                  "--metrics-port", "0", "--instance",
                                  "router-" + std::to_string(k)},
         log);
-    const auto listening =
-        chat_test::wait_for_line(log, "\"endpoint_listening\"", 30s);
-    EXPECT_TRUE(listening &&
-                wait_ready(static_cast<int>(
-                    *chat_test::json_int_field(*listening, "port"))))
+    EXPECT_TRUE(
+        wait_ready(chat_test::listening_port(log, "endpoint_listening")))
         << "router " << k << " never became ready\n"
         << chat_test::tail_of(log);
     return router;
   }
 
-  static bool wait_ready(int port) {
-    return eventually(
-        [&] {
-          auto r = chat_test::http_get(port, "/health/ready");
-          return r && r->status == 200;
-        },
-        30s);
-  }
-
   static std::optional<chat_test::HttpResponse> call(
       const std::string& method, const std::string& target,
       const std::string& body = {}, const std::string& token = {}) {
-    std::vector<std::string> headers = {"Content-Type: application/json"};
-    if (!token.empty()) headers.push_back("Authorization: Bearer " + token);
-    return http_request(port_, method, target, body, headers);
+    return chat_test::api_call(port_, method, target, body, token);
   }
 
   static User login(const std::string& name, const std::string& password) {
-    auto r = call("POST", "/auth/token",
-                  json{{"username", name}, {"password", password}}.dump());
-    EXPECT_TRUE(r && r->status == 200) << (r ? r->body : "no response");
-    User user;
-    user.token = json::parse(r->body)["access_token"];
-    user.id =
-        chat::JwtSigner(kSecret).verify(user.token, time(nullptr))->subject;
-    return user;
+    return chat_test::login(port_, kSecret, name, password);
   }
 
   static User new_user(const std::string& name) {
-    auto r =
-        call("POST", "/auth/register",
-             json{{"username", name}, {"password", "secret-" + name}}.dump());
-    EXPECT_TRUE(r && r->status == 201) << (r ? r->body : "no response");
-    return login(name, "secret-" + name);
+    return chat_test::new_user(port_, kSecret, name);
   }
 
   /// Sends a message; returns its id, or empty if not accepted.
