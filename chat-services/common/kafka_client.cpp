@@ -19,6 +19,21 @@ std::unique_ptr<RdKafka::Conf> kafka_conf(
   return conf;
 }
 
+std::unique_ptr<RdKafka::KafkaConsumer> kafka_consumer(
+    const std::map<std::string, std::string>& properties,
+    RdKafka::RebalanceCb* rebalances, RdKafka::EventCb* events) {
+  auto conf = kafka_conf(properties);
+  std::string error;
+  if (conf->set("rebalance_cb", rebalances, error) != RdKafka::Conf::CONF_OK ||
+      conf->set("event_cb", events, error) != RdKafka::Conf::CONF_OK) {
+    throw std::runtime_error("kafka callbacks: " + error);
+  }
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer(
+      RdKafka::KafkaConsumer::create(conf.get(), error));
+  if (!consumer) throw std::runtime_error("kafka consumer: " + error);
+  return consumer;
+}
+
 namespace {
 
 /// An idempotent producer with acks=all reporting deliveries to `reports`:

@@ -25,6 +25,13 @@ namespace chat {
 std::unique_ptr<RdKafka::Conf> kafka_conf(
     const std::map<std::string, std::string>& properties);
 
+/// A consumer built from `properties` that reports rebalances and client
+/// events to the given callbacks; throws std::runtime_error if librdkafka
+/// refuses it.
+std::unique_ptr<RdKafka::KafkaConsumer> kafka_consumer(
+    const std::map<std::string, std::string>& properties,
+    RdKafka::RebalanceCb* rebalances, RdKafka::EventCb* events);
+
 /// An idempotent producer (acks=all) that can tell whether everything it
 /// sent since begin_batch() reached the broker.
 ///

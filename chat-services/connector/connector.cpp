@@ -51,6 +51,16 @@ class Connector::Rejected : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+bool Connector::not_rejected(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const Rejected&) {
+    return false;
+  } catch (...) {
+    return true;
+  }
+}
+
 /// The platform answered but could not take the message now (5xx, 429).
 class Connector::RetryableStatus : public std::runtime_error {
  public:
@@ -65,15 +75,7 @@ Connector::Connector(ConnectorOptions options, vigil::Registry& metrics,
       breaker_(options_.channel, metrics,
                [&] {
                  auto b = breaker_options(options_);
-                 b.is_failure = [](const std::exception_ptr& e) {
-                   try {
-                     std::rethrow_exception(e);
-                   } catch (const Rejected&) {
-                     return false;
-                   } catch (...) {
-                     return true;
-                   }
-                 };
+                 b.is_failure = not_rejected;
                  return b;
                }()),
       retry_(options_.channel + "_send", metrics,
@@ -83,15 +85,7 @@ Connector::Connector(ConnectorOptions options, vigil::Registry& metrics,
                r.initial_backoff = options_.initial_backoff;
                r.max_backoff =
                    std::max(options_.max_backoff, options_.initial_backoff);
-               r.retryable = [](const std::exception_ptr& e) {
-                 try {
-                   std::rethrow_exception(e);
-                 } catch (const Rejected&) {
-                   return false;
-                 } catch (...) {
-                   return true;
-                 }
-               };
+               r.retryable = not_rejected;
                return r;
              }()),
       scheduler_({options_.max_in_flight, options_.max_held}),
@@ -119,25 +113,19 @@ Connector::Connector(ConnectorOptions options, vigil::Registry& metrics,
   }
   (void)PlatformClient(options_.platform_url,
                        options_.call_timeout);  // validates
-  std::string error;
-  auto conf = kafka_conf({
-      {"bootstrap.servers", options_.brokers},
-      {"group.id", "connector-" + options_.channel},
-      {"client.id", options_.instance},
-      {"enable.auto.commit", "false"},
-      {"auto.offset.reset", "earliest"},
-      {"session.timeout.ms", std::to_string(options_.session_timeout.count())},
-      {"heartbeat.interval.ms",
-       std::to_string(options_.session_timeout.count() / 3)},
-  });
-  if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this),
-                error) != RdKafka::Conf::CONF_OK ||
-      conf->set("event_cb", static_cast<RdKafka::EventCb*>(this), error) !=
-          RdKafka::Conf::CONF_OK) {
-    throw std::runtime_error("kafka callbacks: " + error);
-  }
-  consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
-  if (!consumer_) throw std::runtime_error("kafka consumer: " + error);
+  consumer_ = kafka_consumer(
+      {
+          {"bootstrap.servers", options_.brokers},
+          {"group.id", "connector-" + options_.channel},
+          {"client.id", options_.instance},
+          {"enable.auto.commit", "false"},
+          {"auto.offset.reset", "earliest"},
+          {"session.timeout.ms",
+           std::to_string(options_.session_timeout.count())},
+          {"heartbeat.interval.ms",
+           std::to_string(options_.session_timeout.count() / 3)},
+      },
+      this, this);
 }
 
 Connector::~Connector() {

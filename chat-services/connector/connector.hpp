@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <string>
 #include <thread>
@@ -70,6 +71,9 @@ class Connector : public RdKafka::RebalanceCb, public RdKafka::EventCb {
 
  private:
   class Rejected;
+  /// Anything but a platform refusal: worth retrying, and a sign the
+  /// platform is in trouble (the breaker counts it).
+  static bool not_rejected(const std::exception_ptr& error);
   class RetryableStatus;
 
   void read(RdKafka::Message& message);

@@ -105,39 +105,34 @@ Router::Router(RouterOptions options, Store& store, vigil::Registry& metrics,
                      "consumes; summed over the routers it shows the group's "
                      "load split.")
               .with({})) {
-  std::string error;
-  auto conf = kafka_conf({
-      {"bootstrap.servers", options_.brokers},
-      {"group.id", options_.group},
-      {"client.id", options_.instance},
-      // Offsets are stored (offsets_store) only once a batch is durable, and
-      // librdkafka commits the stored ones: every 200 ms, and for revoked
-      // partitions before they move. Unlike a commitSync per batch, its
-      // commits wait out a rebalance, so a commit never lands with a stale
-      // generation and loses the survivor's assignment.
-      {"enable.auto.commit", "true"},
-      {"enable.auto.offset.store", "false"},
-      {"auto.commit.interval.ms", "200"},
-      {"auto.offset.reset", "earliest"},
-      // Only moved partitions stop during a rebalance (KIP-429).
-      {"partition.assignment.strategy", "cooperative-sticky"},
-      {"session.timeout.ms", std::to_string(options_.session_timeout.count())},
-      {"heartbeat.interval.ms",
-       std::to_string(options_.session_timeout.count() / 3)},
-      // A fetch waits at most as long as a batch may: with the default
-      // 500 ms, a broker that does not answer a waiting fetch as soon as
-      // data arrives (the development broker) made messages wait up to half
-      // a second between the API and the store.
-      {"fetch.wait.max.ms", std::to_string(options_.max_batch_wait.count())},
-  });
-  if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this),
-                error) != RdKafka::Conf::CONF_OK ||
-      conf->set("event_cb", static_cast<RdKafka::EventCb*>(this), error) !=
-          RdKafka::Conf::CONF_OK) {
-    throw std::runtime_error("kafka callbacks: " + error);
-  }
-  consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
-  if (!consumer_) throw std::runtime_error("kafka consumer: " + error);
+  consumer_ = kafka_consumer(
+      {
+          {"bootstrap.servers", options_.brokers},
+          {"group.id", options_.group},
+          {"client.id", options_.instance},
+          // Offsets are stored (offsets_store) only once a batch is durable,
+          // and librdkafka commits the stored ones: every 200 ms, and for
+          // revoked partitions before they move. Unlike a commitSync per batch,
+          // its commits wait out a rebalance, so a commit never lands with a
+          // stale generation and loses the survivor's assignment.
+          {"enable.auto.commit", "true"},
+          {"enable.auto.offset.store", "false"},
+          {"auto.commit.interval.ms", "200"},
+          {"auto.offset.reset", "earliest"},
+          // Only moved partitions stop during a rebalance (KIP-429).
+          {"partition.assignment.strategy", "cooperative-sticky"},
+          {"session.timeout.ms",
+           std::to_string(options_.session_timeout.count())},
+          {"heartbeat.interval.ms",
+           std::to_string(options_.session_timeout.count() / 3)},
+          // A fetch waits at most as long as a batch may: with the default
+          // 500 ms, a broker that does not answer a waiting fetch as soon as
+          // data arrives (the development broker) made messages wait up to half
+          // a second between the API and the store.
+          {"fetch.wait.max.ms",
+           std::to_string(options_.max_batch_wait.count())},
+      },
+      this, this);
 }
 
 Router::~Router() = default;
