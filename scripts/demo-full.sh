@@ -21,6 +21,7 @@ STEPS=(
   "build|6|release and dev builds of the services, tests and tools"
   "fault_tolerance|4|router failover, graceful scale-in, broker outage x $REPEAT"
   "scaling|6|backlog drain with 1 and 2 routers, scale 2 -> 1 -> 2 under load"
+  "scaling_live|4|through the API: 1 vs 2 routers at saturation, 2 -> 1 -> 2 under load, Prometheus charts"
   "delivery|2|circuit breaker, 30 s platform outage (store-and-forward), connector kill -9"
   "load|30|the load study's reference run, with and without vigil's metrics"
 )
@@ -28,7 +29,8 @@ STEPS=(
 step_build() {
   bash "$ROOT/scripts/setup.sh"
   cmake --preset release >/dev/null
-  cmake --build "$RELEASE" -j "$(nproc)" --target chat-broker chat-router chat-api chat-backlog
+  cmake --build "$RELEASE" -j "$(nproc)" --target chat-broker chat-router chat-api chat-backlog \
+    chat-platform-sim chat-connector chat-load
   cmake --preset dev >/dev/null
   cmake --build "$DEV" -j "$(nproc)" --target chat_fault_tolerance_tests \
     chat_integration_tests
@@ -51,6 +53,11 @@ step_scaling() {
   CHAT_BIN_DIR=$RELEASE/chat-services \
     CHAT_BACKLOG=$RELEASE/bench/experiments/chat-backlog \
     bash "$ROOT/bench/experiments/scaling.sh" "$RESULTS/scaling"
+}
+
+step_scaling_live() {
+  CHAT_BIN_DIR=$RELEASE/chat-services CHAT_LOAD=$RELEASE/bench/load/chat-load \
+    bash "$ROOT/bench/experiments/scaling-live.sh" "$RESULTS/scaling/live"
 }
 
 # The delivery tests print what they saw (breaker trips, pending counts,

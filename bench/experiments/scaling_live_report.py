@@ -60,6 +60,19 @@ def prometheus_series(path):
     return out
 
 
+def with_gaps(xs, ys, gap=3.0):
+    """Breaks the line where samples are missing (a stopped router) instead
+    of drawing across the hole."""
+    out_x, out_y = [], []
+    for k, (x, y) in enumerate(zip(xs, ys)):
+        if k and x - xs[k - 1] > gap:
+            out_x.append((x + xs[k - 1]) / 2)
+            out_y.append(float("nan"))
+        out_x.append(x)
+        out_y.append(y)
+    return out_x, out_y
+
+
 def chart(path, title, ylabel, lines, events=(), step=False):
     """lines: [(label, xs, ys[, style])], events: [(t, label)]; writes a PNG,
     returns whether it did (bench/load/analyze's chart, plus event markers)."""
@@ -68,6 +81,7 @@ def chart(path, title, ylabel, lines, events=(), step=False):
         return False
     fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
     for label, xs, ys, *style in lines:
+        xs, ys = with_gaps(xs, ys)
         kw = dict(label=label, linewidth=1.2, linestyle=style[0] if style else "-")
         if step:
             ax.step(xs, ys, where="post", **kw)
