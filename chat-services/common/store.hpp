@@ -3,6 +3,7 @@
 // metadata (file contents live in a BlobStore). SQLite is
 // the embedded default; the interface leaves room for a server database.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -106,6 +107,9 @@ struct SqliteStoreOptions {
   /// database's write lock (held by another connection or process): the
   /// cost of sharing one file between routers.
   std::function<void(double)> on_write_lock_wait;
+  /// How long a call waits for a lock held by another connection before
+  /// it fails with "database is locked".
+  std::chrono::milliseconds busy_timeout{10000};
 };
 
 /// Opens (creating if needed) a SQLite store in WAL mode at `path`.

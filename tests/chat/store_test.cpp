@@ -1,9 +1,11 @@
 #include "store.hpp"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -144,6 +146,33 @@ TEST_F(StoreTest, TwoConnectionsWriteConcurrentlyWithoutLoss) {
   b.join();
   EXPECT_EQ(store_->history("c-a", 1000, 0).messages.size(), 200u);
   EXPECT_EQ(store_->history("c-b", 1000, 0).messages.size(), 200u);
+}
+
+TEST_F(StoreTest, AWriterGivesUpOnceTheLockIsHeldPastItsBusyTimeout) {
+  chat::SqliteStoreOptions options;
+  options.busy_timeout = std::chrono::milliseconds(100);
+  auto waiter = chat::open_sqlite_store(path(), options);
+  // Another process holding the write lock, as a router mid-commit would.
+  sqlite3* holder = nullptr;
+  ASSERT_EQ(sqlite3_open(path().c_str(), &holder), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(holder, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  const auto started = std::chrono::steady_clock::now();
+  try {
+    waiter->add_messages({message("m1", "c")});
+    ADD_FAILURE() << "wrote while another connection held the lock";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("locked"), std::string::npos)
+        << e.what();
+  }
+  // It waited for the lock first (a lower bound: the wait is the point).
+  EXPECT_GE(std::chrono::steady_clock::now() - started, options.busy_timeout);
+  // Once the lock is free the same connection writes again.
+  ASSERT_EQ(sqlite3_exec(holder, "COMMIT", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(holder);
+  waiter->add_messages({message("m1", "c")});
+  EXPECT_TRUE(store_->message("m1"));
 }
 
 TEST_F(StoreTest, ManyConnectionsOpenANewStoreAtOnce) {
