@@ -103,13 +103,19 @@ else
 fi
 [ "$soak" = 1 ] && plan soak soak 900
 if [ "$reference" = 1 ]; then
-  # Saturation throughput (closed model, no think time) and the stress, each
-  # with and without metrics, in A B B A order so a drifting machine does
-  # not favour one build.
+  # Saturation throughput (closed model, no think time) three times per
+  # build, and the stress once per build, in A B B A order so a drifting
+  # machine does not favour one build; the analyzer reports the median of
+  # the capacity pairs.
   long=90 capacity=20 step=10 rate=2000
-  [ "$full" = 1 ] && long=300 capacity=60 step=15 rate=1000
-  plan capacity baseline $capacity --vus 64 --think 0 @metrics
-  plan capacity-no-metrics baseline $capacity --vus 64 --think 0 @nometrics
+  [ "$full" = 1 ] && long=300 capacity=40 step=15 rate=1200
+  saturate="baseline $capacity --vus 64 --think 0"
+  plan capacity-r1 $saturate @metrics
+  plan capacity-no-metrics-r1 $saturate @nometrics
+  plan capacity-no-metrics-r2 $saturate @nometrics
+  plan capacity-r2 $saturate @metrics
+  plan capacity-r3 $saturate @metrics
+  plan capacity-no-metrics-r3 $saturate @nometrics
   plan stress-no-metrics stress $long --rate $rate --step-seconds $step @nometrics
   plan stress stress $long --rate $rate --step-seconds $step @metrics
 elif [ "$full" = 1 ]; then
