@@ -1,4 +1,5 @@
-// chat-router: consumer group `router-worker-group` on `messages`; persists
+// chat-router: consumer group `router-worker-group` on `messages` (and
+// `router-worker-group-status` on `status-updates`); persists
 // messages in the store and routes platform messages to the connectors.
 #include <signal.h>
 #include <unistd.h>
@@ -99,9 +100,12 @@ int main(int argc, char** argv) {
     vigil::kafka::ConsumerLagOptions lag_options;
     lag_options.interval =
         std::chrono::milliseconds(flags.integer("lag-interval-ms", 100, 60000));
-    vigil::kafka::ConsumerLagProbe lag(router.consumer(), registry,
+    vigil::kafka::ConsumerLagProbe lag(router.messages_consumer(), registry,
                                        lag_options);
+    vigil::kafka::ConsumerLagProbe status_lag(router.status_consumer(),
+                                              registry, lag_options);
     lag.start();
+    status_lag.start();
 
     vigil::http::EndpointOptions endpoint_options;
     endpoint_options.bind = flags.str("bind");
@@ -121,6 +125,9 @@ int main(int argc, char** argv) {
       vigil::LogLine(log, "info", kService, "signal")
           .field("signal", received)
           .emit();
+      // The probes stop before run() closes the consumers they sample.
+      lag.stop();
+      status_lag.stop();
       router.request_stop();
     });
     // However run() ends, the waiter must end too: a signal wakes it if it
@@ -133,7 +140,6 @@ int main(int argc, char** argv) {
       }
     } join_waiter{waiter};
     router.run();
-    lag.stop();
     return 0;
   });
 }

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 namespace chat {
 namespace {
@@ -12,6 +13,9 @@ constexpr const char* kService = "chat-router";
 constexpr const char* kMessagesTopic = "messages";
 constexpr const char* kStatusTopic = "status-updates";
 constexpr const char* kDeadLetterTopic = "dead-letter";
+/// The status-updates consumer's group (and client id) is the router's plus
+/// this.
+constexpr const char* kStatusGroupSuffix = "-status";
 constexpr std::chrono::milliseconds kConfirmTimeout{10000};
 
 std::int64_t now_ms() {
@@ -105,11 +109,23 @@ Router::Router(RouterOptions options, Store& store, vigil::Registry& metrics,
                      "consumes; summed over the routers it shows the group's "
                      "load split.")
               .with({})) {
-  consumer_ = kafka_consumer(
+  // One consumer (and group) per topic: in one group over both topics the
+  // cooperative-sticky assignor balances the partition count only, and a
+  // router joining later was handed all of `messages` while the other kept
+  // all of `status-updates` (docs/SCALING_RESULTS.md). Per topic, each
+  // router gets its share of each.
+  messages_consumer_ = consumer_for(options_.group, options_.instance);
+  status_consumer_ = consumer_for(options_.group + kStatusGroupSuffix,
+                                  options_.instance + kStatusGroupSuffix);
+}
+
+std::unique_ptr<RdKafka::KafkaConsumer> Router::consumer_for(
+    const std::string& group, const std::string& client_id) {
+  return kafka_consumer(
       {
           {"bootstrap.servers", options_.brokers},
-          {"group.id", options_.group},
-          {"client.id", options_.instance},
+          {"group.id", group},
+          {"client.id", client_id},
           // Offsets are stored (offsets_store) only once a batch is durable,
           // and librdkafka commits the stored ones: every 200 ms, and for
           // revoked partitions before they move. Unlike a commitSync per batch,
@@ -138,10 +154,14 @@ Router::Router(RouterOptions options, Store& store, vigil::Registry& metrics,
 Router::~Router() = default;
 
 void Router::run() {
-  const RdKafka::ErrorCode err =
-      consumer_->subscribe({kMessagesTopic, kStatusTopic});
-  if (err != RdKafka::ERR_NO_ERROR) {
-    throw std::runtime_error("subscribe: " + RdKafka::err2str(err));
+  for (auto [consumer, topic] :
+       {std::pair{messages_consumer_.get(), kMessagesTopic},
+        std::pair{status_consumer_.get(), kStatusTopic}}) {
+    const RdKafka::ErrorCode err = consumer->subscribe({topic});
+    if (err != RdKafka::ERR_NO_ERROR) {
+      throw std::runtime_error(std::string("subscribe to ") + topic + ": " +
+                               RdKafka::err2str(err));
+    }
   }
   vigil::LogLine(log_, "info", kService, "router_started")
       .field("instance", options_.instance)
@@ -158,15 +178,20 @@ void Router::run() {
                   0, std::chrono::duration_cast<std::chrono::milliseconds>(
                          options_.max_batch_wait - waited)
                          .count()));
-    std::unique_ptr<RdKafka::Message> message(consumer_->consume(timeout));
-    if (message->err() == RdKafka::ERR_NO_ERROR) {
-      if (batch_.empty()) batch_started = std::chrono::steady_clock::now();
-      add(*message);
-    } else if (message->err() != RdKafka::ERR__TIMED_OUT &&
-               message->err() != RdKafka::ERR__PARTITION_EOF) {
-      vigil::LogLine(log_, "warn", kService, "consume_error")
-          .field("error", message->errstr())
-          .emit();
+    // Messages set the pace; status updates are taken as they come, one
+    // per turn (when idle they wait at most the 100 ms above).
+    for (auto [consumer, wait] : {std::pair{messages_consumer_.get(), timeout},
+                                  std::pair{status_consumer_.get(), 0}}) {
+      std::unique_ptr<RdKafka::Message> message(consumer->consume(wait));
+      if (message->err() == RdKafka::ERR_NO_ERROR) {
+        if (batch_.empty()) batch_started = std::chrono::steady_clock::now();
+        add(*message);
+      } else if (message->err() != RdKafka::ERR__TIMED_OUT &&
+                 message->err() != RdKafka::ERR__PARTITION_EOF) {
+        vigil::LogLine(log_, "warn", kService, "consume_error")
+            .field("error", message->errstr())
+            .emit();
+      }
     }
     if (batch_.size() >= options_.max_batch ||
         (!batch_.empty() && std::chrono::steady_clock::now() - batch_started >=
@@ -178,7 +203,9 @@ void Router::run() {
   vigil::LogLine(log_, "info", kService, "router_stopping")
       .field("instance", options_.instance)
       .emit();
-  consumer_->close();  // leaves the group: the others take over at once
+  // Leaves the groups: the others take over at once.
+  messages_consumer_->close();
+  status_consumer_->close();
 }
 
 void Router::add(RdKafka::Message& message) {
@@ -268,25 +295,31 @@ bool Router::try_flush(std::vector<MessageRecord>& records) {
         .emit();
     return false;
   }
-  // Commit the next offset of each partition in the batch.
+  // Commit the next offset of each partition in the batch, through the
+  // consumer of its topic.
   std::map<std::pair<std::string, int>, std::int64_t> next;
   for (const auto& pending : batch_) {
     auto& offset = next[{pending.topic, pending.partition}];
     offset = std::max(offset, pending.offset + 1);
   }
-  std::vector<RdKafka::TopicPartition*> offsets;
+  std::map<RdKafka::KafkaConsumer*, std::vector<RdKafka::TopicPartition*>>
+      offsets;
   for (const auto& [key, offset] : next) {
-    offsets.push_back(
+    auto* consumer = key.first == kStatusTopic ? status_consumer_.get()
+                                               : messages_consumer_.get();
+    offsets[consumer].push_back(
         RdKafka::TopicPartition::create(key.first, key.second, offset));
   }
-  const RdKafka::ErrorCode err = consumer_->offsets_store(offsets);
-  RdKafka::TopicPartition::destroy(offsets);
-  if (err != RdKafka::ERR_NO_ERROR) {
-    // The partition moved: its new owner redoes the batch, and the store
-    // ignores what is already there.
-    vigil::LogLine(log_, "warn", kService, "offset_store_failed")
-        .field("error", RdKafka::err2str(err))
-        .emit();
+  for (auto& [consumer, partitions] : offsets) {
+    const RdKafka::ErrorCode err = consumer->offsets_store(partitions);
+    RdKafka::TopicPartition::destroy(partitions);
+    if (err != RdKafka::ERR_NO_ERROR) {
+      // The partition moved: its new owner redoes the batch, and the store
+      // ignores what is already there.
+      vigil::LogLine(log_, "warn", kService, "offset_store_failed")
+          .field("error", RdKafka::err2str(err))
+          .emit();
+    }
   }
   const std::int64_t now = now_ms();
   for (const auto& record : records) {
@@ -342,7 +375,7 @@ void Router::rebalance_cb(RdKafka::KafkaConsumer* consumer,
     } else {
       consumer->assign(partitions);
     }
-    joined_ = true;
+    joined_ |= consumer == messages_consumer_.get() ? 1U : 2U;
   } else {
     // Finish what we hold before letting go, so the next owner does not
     // process it again.
@@ -353,18 +386,16 @@ void Router::rebalance_cb(RdKafka::KafkaConsumer* consumer,
       consumer->unassign();
     }
   }
-  std::vector<RdKafka::TopicPartition*> owned;
-  consumer->assignment(owned);
-  assigned_partitions_.set(static_cast<double>(owned.size()));
+  const std::size_t owned = owned_partitions();
+  assigned_partitions_.set(static_cast<double>(owned));
   vigil::LogLine(log_, "info", kService,
                  err == RdKafka::ERR__ASSIGN_PARTITIONS ? "partitions_assigned"
                                                         : "partitions_revoked")
       .field("instance", options_.instance)
       .field("partitions", partition_list(partitions))
       .field("count", partitions.size())
-      .field("owned", owned.size())
+      .field("owned", owned)
       .emit();
-  RdKafka::TopicPartition::destroy(owned);
   if (error != nullptr) {
     vigil::LogLine(log_, "error", kService, "rebalance_failed")
         .field("error", error->str())
@@ -373,12 +404,24 @@ void Router::rebalance_cb(RdKafka::KafkaConsumer* consumer,
   }
 }
 
+std::size_t Router::owned_partitions() {
+  std::size_t owned = 0;
+  for (auto* consumer : {messages_consumer_.get(), status_consumer_.get()}) {
+    std::vector<RdKafka::TopicPartition*> partitions;
+    consumer->assignment(partitions);
+    owned += partitions.size();
+    RdKafka::TopicPartition::destroy(partitions);
+  }
+  return owned;
+}
+
 vigil::http::CheckResult Router::check_ready(
     std::chrono::milliseconds timeout) {
   using vigil::http::CheckResult;
-  if (!joined_) return CheckResult::fail("not in the consumer group yet");
+  if (joined_ != 3U)
+    return CheckResult::fail("not in both consumer groups yet");
   RdKafka::Metadata* metadata = nullptr;
-  const RdKafka::ErrorCode err = consumer_->metadata(
+  const RdKafka::ErrorCode err = messages_consumer_->metadata(
       false, nullptr, &metadata, static_cast<int>(timeout.count()));
   delete metadata;
   if (err != RdKafka::ERR_NO_ERROR) {

@@ -1,5 +1,6 @@
 #pragma once
-// The router worker: consumes `messages` in batches, stores them
+// The router worker: consumes `messages` in batches (and `status-updates`,
+// through a consumer and group of its own), stores them
 // idempotently, forwards platform messages to the connectors' topics,
 // applies the connectors' `status-updates` to the store, and marks offsets
 // for commit only once all of it is durable.
@@ -53,9 +54,14 @@ class Router : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   void run();
   void request_stop() { stopping_ = true; }
 
-  /// The consumer, for the lag probe (valid once constructed).
-  RdKafka::KafkaConsumer* consumer() { return consumer_.get(); }
-  /// Readiness: the consumer joined the group, the last batch was stored
+  /// The consumers, one per topic and group (`group` on `messages`,
+  /// `group`-status on `status-updates`), for lag probes (valid once
+  /// constructed).
+  RdKafka::KafkaConsumer* messages_consumer() {
+    return messages_consumer_.get();
+  }
+  RdKafka::KafkaConsumer* status_consumer() { return status_consumer_.get(); }
+  /// Readiness: both consumers joined their groups, the last batch was stored
   /// and forwarded, and the broker answers a metadata request within
   /// `timeout`. Run it from a health check (it blocks up to `timeout`).
   vigil::http::CheckResult check_ready(std::chrono::milliseconds timeout);
@@ -74,6 +80,10 @@ class Router : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     std::string payload;
   };
 
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_for(
+      const std::string& group, const std::string& client_id);
+  /// Partitions this router owns now, over both consumers.
+  std::size_t owned_partitions();
   void add(RdKafka::Message& message);
   /// Stores, forwards and commits the current batch, retrying until it is
   /// done or a stop is requested (then the batch is left uncommitted and
@@ -88,10 +98,12 @@ class Router : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   Store& store_;
   vigil::LogSink log_;
   std::atomic<bool> stopping_{false};
-  std::atomic<bool> joined_{false};
+  /// Bit 1: the messages consumer joined its group; bit 2: the status one.
+  std::atomic<unsigned> joined_{0};
   std::atomic<bool> last_flush_ok_{true};
   Watchdog watchdog_;
-  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  std::unique_ptr<RdKafka::KafkaConsumer> messages_consumer_;
+  std::unique_ptr<RdKafka::KafkaConsumer> status_consumer_;
   ConfirmedProducer producer_;
   std::vector<Pending> batch_;
 

@@ -18,6 +18,8 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <numeric>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -52,13 +54,13 @@ double ms_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double, std::milli>(to - from).count();
 }
 
-/// Sum of every series of `name` in a Prometheus text exposition, or
-/// nullopt if it has none.
-std::optional<double> metric_sum(const std::string& exposition,
-                                 const std::string& name,
-                                 const std::string& label_filter = {}) {
+/// The value of every series of `name` (with `label_filter` in its labels)
+/// in a Prometheus text exposition.
+std::vector<double> series_values(const std::string& exposition,
+                                  const std::string& name,
+                                  const std::string& label_filter = {}) {
   std::istringstream lines(exposition);
-  std::optional<double> sum;
+  std::vector<double> values;
   for (std::string line; std::getline(lines, line);) {
     if (line.rfind(name, 0) != 0 || line.size() <= name.size()) continue;
     const char next = line[name.size()];
@@ -67,9 +69,9 @@ std::optional<double> metric_sum(const std::string& exposition,
       continue;
     }
     const auto space = line.rfind(' ');
-    sum = sum.value_or(0) + std::strtod(line.c_str() + space + 1, nullptr);
+    values.push_back(std::strtod(line.c_str() + space + 1, nullptr));
   }
-  return sum;
+  return values;
 }
 
 /// The consumer group's lag on `messages` as the broker sees it: high
@@ -284,12 +286,8 @@ class FaultTolerance : public ::testing::Test {
     brokers_ = chat_test::start_broker(
         broker_, bin, d, {"--partitions", std::to_string(kPartitions)});
     ASSERT_FALSE(brokers_.empty()) << chat_test::tail_of(d + "/broker.log");
-    api_ = std::make_unique<Process>(
-        std::vector<std::string>{bin + "/chat-api", "--brokers", brokers_,
-                                 "--data-dir", d, "--port", "0", "--jwt-secret",
-                                 kSecret, "--password-iterations", "1000",
-                                 "--publish-timeout-ms", "3000"},
-        d + "/api.log");
+    api_ = chat_test::start_api(bin, brokers_, d, kSecret, d + "/api.log",
+                                {"--publish-timeout-ms", "3000"});
     routers_[0] = start_router(1);
     api_port_ = chat_test::listening_port(d + "/api.log", "api_listening");
     ASSERT_TRUE(probe_is(api_port_, "ready", 200, 30s))
@@ -332,6 +330,17 @@ class FaultTolerance : public ::testing::Test {
         << "routers never split the partitions\n"
         << chat_test::tail_of(routers_[0].process->log_path(), 10)
         << chat_test::tail_of(routers_[1].process->log_path(), 10);
+    // Each its share of each topic, also when one joined later (router-2
+    // restarted after the test before): storing scales only if both
+    // routers get `messages` partitions.
+    EXPECT_TRUE(eventually(
+        [&] {
+          return owned_messages(routers_[0]) == kPartitions / 2 &&
+                 owned_messages(routers_[1]) == kPartitions / 2;
+        },
+        30s))
+        << "messages partitions: router-1 " << owned_messages(routers_[0])
+        << ", router-2 " << owned_messages(routers_[1]);
     lag_ = std::make_unique<GroupLag>(brokers_);
   }
 
@@ -353,17 +362,34 @@ class FaultTolerance : public ::testing::Test {
     return router;
   }
 
+  static std::optional<std::vector<double>> series(
+      const Router& router, const std::string& name,
+      const std::string& label_filter = {}) {
+    auto r = chat_test::http_get(router.port, "/metrics");
+    if (!r || r->status != 200) return std::nullopt;
+    return series_values(r->body, name, label_filter);
+  }
+
+  /// The sum of a metric's series on `router`; nullopt if it has none.
   static std::optional<double> metric(const Router& router,
                                       const std::string& name,
                                       const std::string& label_filter = {}) {
-    auto r = chat_test::http_get(router.port, "/metrics");
-    if (!r || r->status != 200) return std::nullopt;
-    return metric_sum(r->body, name, label_filter);
+    const auto values = series(router, name, label_filter);
+    if (!values || values->empty()) return std::nullopt;
+    return std::accumulate(values->begin(), values->end(), 0.0);
   }
 
   static int owned(const Router& router) {
     return static_cast<int>(
         metric(router, "chat_router_assigned_partitions").value_or(-1));
+  }
+
+  /// Partitions of `messages` the router owns: its lag probe has a series
+  /// for each.
+  static int owned_messages(const Router& router) {
+    const auto values =
+        series(router, "kafka_consumergroup_lag", "topic=\"messages\"");
+    return values ? static_cast<int>(values->size()) : -1;
   }
 
   static int probe_status(int port, const std::string& probe) {
