@@ -22,7 +22,7 @@ STEPS=(
   "fault_tolerance|4|router failover, graceful scale-in, broker outage x $REPEAT"
   "scaling|6|backlog drain with 1 and 2 routers, scale 2 -> 1 -> 2 under load"
   "scaling_live|4|through the API: 1 vs 2 routers at saturation, 2 -> 1 -> 2 under load, Prometheus charts"
-  "delivery|2|circuit breaker, 30 s platform outage (store-and-forward), connector kill -9"
+  "delivery|3|circuit breaker, 60 s platform outage (store-and-forward), connector kill -9"
   "load|30|the load study's reference run, with and without vigil's metrics"
 )
 

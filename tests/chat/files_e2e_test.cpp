@@ -156,19 +156,8 @@ class Files : public ::testing::Test {
   static std::unique_ptr<Process> start_api(
       const std::string& name, const std::vector<std::string>& extra) {
     const std::string& d = dir_->path();
-    std::vector<std::string> argv = {std::string(CHAT_BIN_DIR) + "/chat-api",
-                                     "--brokers",
-                                     brokers_,
-                                     "--data-dir",
-                                     d + "/" + name,
-                                     "--port",
-                                     "0",
-                                     "--jwt-secret",
-                                     kSecret,
-                                     "--password-iterations",
-                                     "1000"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    return std::make_unique<Process>(argv, d + "/" + name + ".log");
+    return chat_test::start_api(CHAT_BIN_DIR, brokers_, d + "/" + name, kSecret,
+                                d + "/" + name + ".log", extra);
   }
 
   static int port_of(const std::string& name) {

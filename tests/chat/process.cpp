@@ -212,8 +212,7 @@ std::optional<HttpResponse> http_request_streamed(
   return read_response(fd);
 }
 
-std::optional<std::string> HttpResponse::header(
-    const std::string& name) const {
+std::optional<std::string> HttpResponse::header(const std::string& name) const {
   std::size_t line = head.find("\r\n");
   while (line != std::string::npos) {
     const std::size_t start = line + 2;

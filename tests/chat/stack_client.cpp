@@ -30,6 +30,27 @@ std::string start_broker(std::unique_ptr<Process>& broker,
   return address;
 }
 
+std::unique_ptr<Process> start_api(const std::string& bin_dir,
+                                   const std::string& brokers,
+                                   const std::string& data_dir,
+                                   const std::string& secret,
+                                   const std::string& log,
+                                   const std::vector<std::string>& extra) {
+  std::vector<std::string> argv = {bin_dir + "/chat-api",
+                                   "--brokers",
+                                   brokers,
+                                   "--data-dir",
+                                   data_dir,
+                                   "--port",
+                                   "0",
+                                   "--jwt-secret",
+                                   secret,
+                                   "--password-iterations",
+                                   "1000"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return std::make_unique<Process>(argv, log);
+}
+
 int listening_port(const std::string& log, const std::string& event) {
   const auto line = wait_for_line(log, "\"" + event + "\"", 30s);
   EXPECT_TRUE(line) << log << " never logged " << event << "\n" << tail_of(log);

@@ -26,6 +26,16 @@ std::string start_broker(std::unique_ptr<Process>& broker,
                          const std::string& bin_dir, const std::string& dir,
                          const std::vector<std::string>& extra = {});
 
+/// Starts `bin_dir`/chat-api on a free port of 127.0.0.1, with `secret` for
+/// tokens, its data in `data_dir`, a cheap password hash (tests log in a
+/// lot) and `extra` arguments, logging to `log`.
+std::unique_ptr<Process> start_api(const std::string& bin_dir,
+                                   const std::string& brokers,
+                                   const std::string& data_dir,
+                                   const std::string& secret,
+                                   const std::string& log,
+                                   const std::vector<std::string>& extra = {});
+
 /// The port of the first `event` line (e.g. "api_listening") in `log`,
 /// waiting up to 30 s; 0 (and a test failure) if it never appears.
 int listening_port(const std::string& log, const std::string& event);

@@ -41,12 +41,8 @@ class Stack : public ::testing::Test {
     const std::string& d = dir_->path();
     brokers_ = chat_test::start_broker(broker_, bin, d);
     ASSERT_FALSE(brokers_.empty()) << chat_test::tail_of(d + "/broker.log");
-    api_ = std::make_unique<Process>(
-        std::vector<std::string>{bin + "/chat-api", "--brokers", brokers_,
-                                 "--data-dir", d, "--port", "0", "--jwt-secret",
-                                 kSecret, "--password-iterations", "1000",
-                                 "--publish-timeout-ms", "3000"},
-        d + "/api.log");
+    api_ = chat_test::start_api(bin, brokers_, d, kSecret, d + "/api.log",
+                                {"--publish-timeout-ms", "3000"});
     for (int k = 1; k <= 2; ++k) routers_.push_back(start_router(k));
     port_ = chat_test::listening_port(d + "/api.log", "api_listening");
     ASSERT_GT(port_, 0);
