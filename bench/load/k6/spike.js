@@ -1,6 +1,12 @@
 // spike: 10x the base rate within 10 s, held, back down, then a quiet
 // minute for the consumers to drain (check it with check-zero-loss --wait).
-import { loginDemoUsers, overrides, scaleStages, sendMessage } from './common/auth.js';
+import {
+  SUMMARY_TREND_STATS,
+  loginDemoUsers,
+  overrides,
+  scaleStages,
+  sendMessage,
+} from './common/auth.js';
 
 const o = overrides({ duration: 120, rate: 200, vus: 5 });
 
@@ -25,7 +31,7 @@ export const options = {
     },
   },
   thresholds: { http_req_failed: ['rate<0.01'] },
-  summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'],
+  summaryTrendStats: SUMMARY_TREND_STATS,
 };
 
 export function setup() {

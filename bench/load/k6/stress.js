@@ -1,6 +1,11 @@
 // stress: the rate steps up by the base rate every STEP seconds until p99
 // or errors break (k6 aborts then; the last full step is the breakpoint).
-import { loginDemoUsers, overrides, sendMessage } from './common/auth.js';
+import {
+  SUMMARY_TREND_STATS,
+  loginDemoUsers,
+  overrides,
+  sendMessage,
+} from './common/auth.js';
 
 const o = overrides({ duration: 300, rate: 1000, vus: 50 });
 const step = Number(__ENV.STEP || 15);
@@ -25,7 +30,7 @@ export const options = {
     http_req_duration: [{ threshold: 'p(99)<25', abortOnFail: true, delayAbortEval: `${step}s` }],
     http_req_failed: [{ threshold: 'rate<0.001', abortOnFail: true, delayAbortEval: `${step}s` }],
   },
-  summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'],
+  summaryTrendStats: SUMMARY_TREND_STATS,
 };
 
 export function setup() {

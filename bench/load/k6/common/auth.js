@@ -19,6 +19,23 @@ export function overrides(defaults) {
   };
 }
 
+// The trend statistics every scenario's summary reports (the analyzer reads
+// p(90), p(95) and p(99)).
+export const SUMMARY_TREND_STATS = ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'];
+
+// The open model at o.rate per second for o.duration seconds, as chat-load
+// runs warmup, baseline and soak.
+export function constantRate(o) {
+  return {
+    executor: 'constant-arrival-rate',
+    rate: o.rate,
+    timeUnit: '1s',
+    duration: `${o.duration}s`,
+    preAllocatedVUs: o.vus,
+    maxVUs: o.vus * 10,
+  };
+}
+
 // Stages scaled so that they last `total` seconds.
 export function scaleStages(stages, total) {
   const planned = stages.reduce((sum, s) => sum + s.seconds, 0);
