@@ -374,8 +374,8 @@ class SqliteStore final : public Store {
   /// SQLite's own busy_timeout sleeps 1, 2, 5, 10... ms between tries: a
   /// router waiting behind another's 2-3 ms commit slept longer than the
   /// commit took while the lock stood idle. Polling every 50-800 us took two
-  /// routers' backlog drain from 1.1x to 1.3x one router's
-  /// (docs/SCALING_RESULTS.md).
+  /// routers' backlog drain from 1.1x to 1.38x one router's
+  /// (docs/results/scaling/store-lock-ab.md).
   static int wait_while_busy(void* self, int attempt) {
     auto& store = *static_cast<SqliteStore*>(self);
     const auto now = std::chrono::steady_clock::now();
