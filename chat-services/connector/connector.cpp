@@ -111,6 +111,17 @@ Connector::Connector(ConnectorOptions options, vigil::Registry& metrics,
   if (options_.channel != "whatsapp" && options_.channel != "instagram") {
     throw std::invalid_argument("channel must be whatsapp or instagram");
   }
+  // Every breaker transition is an event an operator needs to see, with
+  // its reason (the state metric shows where it is, not why).
+  breaker_.add_listener([this](const vigil::CircuitTransition& t) {
+    vigil::LogLine(log_, t.to == vigil::CircuitState::kOpen ? "warn" : "info",
+                   service_.c_str(), "breaker_transition")
+        .field("channel", options_.channel)
+        .field("from", vigil::to_string(t.from))
+        .field("to", vigil::to_string(t.to))
+        .field("reason", std::string(t.reason))
+        .emit();
+  });
   (void)PlatformClient(options_.platform_url,
                        options_.call_timeout);  // validates
   consumer_ = kafka_consumer(

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -381,6 +383,31 @@ TEST_F(Delivery, BreakerOpensAfterConfiguredFailuresAndClosesAfterHealing) {
   for (const auto& [conversation, ids] : sent) {
     EXPECT_EQ(received(conversation), ids) << conversation;
   }
+  // The connectors' log lines say the same, in order and with reasons:
+  // what an operator reads (and the evidence demo-full records).
+  for (const auto& [channel, n] : failures) {
+    std::ifstream log(connectors_[channel]->log_path());
+    std::vector<std::string> seen;
+    for (std::string line; std::getline(log, line);) {
+      if (line.find("\"event\":\"breaker_transition\"") == std::string::npos) {
+        continue;
+      }
+      std::cout << "[ breaker  ] " << line << "\n";
+      const json t = json::parse(line);
+      seen.push_back(t.value("from", "") + ">" + t.value("to", "") + ":" +
+                     t.value("reason", ""));
+    }
+    const std::vector<std::string> expected = {
+        "closed>open:consecutive_failures", "open>half_open:wait_elapsed",
+        "half_open>closed:trials_succeeded"};
+    auto next = seen.begin();
+    for (const auto& step : expected) {
+      next = std::find(next, seen.end(), step);
+      EXPECT_NE(next, seen.end()) << channel << ": no " << step << " in order";
+    }
+    ASSERT_FALSE(seen.empty()) << channel;
+    EXPECT_EQ(seen.back(), expected.back()) << channel;
+  }
 }
 
 TEST_F(Delivery, OutageKeepsMessagesPendingThenDeliversThemOnce) {
@@ -421,8 +448,19 @@ TEST_F(Delivery, OutageKeepsMessagesPendingThenDeliversThemOnce) {
 
   const json stats_before = platform("GET", "/admin/stats");
   heal();
+  const auto healed = std::chrono::steady_clock::now();
   ASSERT_TRUE(
       eventually([&] { return all_have_status(sent, "DELIVERED"); }, 60s));
+  std::cout << "[ outage   ] platform down "
+            << std::chrono::duration_cast<std::chrono::seconds>(kOutage).count()
+            << " s: " << per_channel["whatsapp"] << " whatsapp and "
+            << per_channel["instagram"]
+            << " instagram messages PENDING (API and pending gauges); all "
+               "DELIVERED "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - healed)
+                   .count()
+            << " ms after healing\n";
   for (const auto& [conversation, ids] : sent) {
     EXPECT_EQ(received(conversation), ids)
         << conversation << ": not exactly once, in order";
