@@ -134,6 +134,10 @@ class Worker {
  private:
   enum class Step { kMessage, kUpload };
 
+  /// Idle connections older than this are reconnected before reuse: well
+  /// under the servers' idle timeouts (60 s for chat-api).
+  static constexpr std::chrono::seconds kMaxIdle{20};
+
   struct Conn {
     explicit Conn(net::io_context& io) : stream(io), think(io) {}
     beast::tcp_stream stream;
@@ -149,6 +153,7 @@ class Worker {
     std::uint64_t seq = 0;  // the iteration's number: picks the sender
     std::size_t sent_bytes = 0;
     std::size_t received_bytes = 0;
+    Clock::time_point idle_since;  // open model: when it went back to idle_
   };
 
   double seconds_since_start(Clock::time_point t) const {
@@ -183,6 +188,11 @@ class Worker {
     if (!idle_.empty()) {
       Conn* c = idle_.back();
       idle_.pop_back();
+      // A connection that sat idle this long may have been closed by the
+      // server (the API's idle timeout is 60 s): writing to it fails with
+      // no answer. A soak reused one after a quiet spell and counted an
+      // error the stack never made; a fresh connection avoids it.
+      if (c->connected && Clock::now() - c->idle_since > kMaxIdle) close(*c);
       return start_iteration(*c, intended);
     }
     if (conns_.size() <
@@ -401,6 +411,7 @@ class Worker {
         backlog_.pop_front();
         return start_iteration(c, intended);
       }
+      c.idle_since = now;
       idle_.push_back(&c);
       return;
     }
