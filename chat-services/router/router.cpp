@@ -418,8 +418,9 @@ std::size_t Router::owned_partitions() {
 vigil::http::CheckResult Router::check_ready(
     std::chrono::milliseconds timeout) {
   using vigil::http::CheckResult;
-  if (joined_ != 3U)
+  if (joined_ != 3U) {
     return CheckResult::fail("not in both consumer groups yet");
+  }
   RdKafka::Metadata* metadata = nullptr;
   const RdKafka::ErrorCode err = messages_consumer_->metadata(
       false, nullptr, &metadata, static_cast<int>(timeout.count()));
