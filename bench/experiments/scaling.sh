@@ -15,9 +15,11 @@
 #
 #   bench/experiments/scaling.sh [OUT_DIR]   (default docs/results/scaling)
 #
-# Environment: COUNT (default 100000: the development broker keeps only the
-# newest ~5 MB of each partition, so a bigger backlog loses its head; ADR
-# 0004), REPEAT (3), RATE (1000), LOAD_SECONDS (36),
+# Environment: COUNT (default 400000) and DRAIN_PARTITIONS (24): the
+# development broker keeps only the newest ~5 MB of each partition, so a
+# backlog above ~100,000 messages per 6 partitions loses its head (ADR
+# 0004); 24 partitions hold 400,000, enough for a drain of seconds rather
+# than a fraction of one. REPEAT (3), RATE (1000), LOAD_SECONDS (36),
 # CHAT_BIN_DIR (build/release/chat-services), CHAT_BACKLOG
 # (build/release/bench/experiments/chat-backlog), KEEP_WORK=1 keeps the
 # services' logs and stores in the /tmp work directory.
@@ -27,7 +29,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${1:-$ROOT/docs/results/scaling}
 BIN=${CHAT_BIN_DIR:-$ROOT/build/release/chat-services}
 BACKLOG=${CHAT_BACKLOG:-$ROOT/build/release/bench/experiments/chat-backlog}
-COUNT=${COUNT:-100000}
+COUNT=${COUNT:-400000}
+DRAIN_PARTITIONS=${DRAIN_PARTITIONS:-24}
 REPEAT=${REPEAT:-3}
 RATE=${RATE:-1000}
 SECONDS_OF_LOAD=${LOAD_SECONDS:-36}
@@ -56,20 +59,26 @@ now() { date +%s.%N; }
 cpu_of() { awk -v t="$TICK" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 port_of() { grep -ho '"event":"endpoint_listening"[^}]*"port":[0-9]*' "$1" | tail -1 | sed 's/.*"port"://'; }
 count_of() { sqlite3 "$1/chat.db" 'SELECT count(*) FROM messages' 2>/dev/null || echo 0; }
+# Messages stored so far in a fresh store, cheaply: seq is the rowid, so
+# max(seq) is one B-tree descent where count(*) scans the table (polled
+# every 50 ms, the scan took CPU from the routers being measured).
+stored_of() { sqlite3 "$1/chat.db" 'SELECT coalesce(max(seq), 0) FROM messages' 2>/dev/null || echo 0; }
 # The sum of a metric's series on a router (0 when absent).
 metric() {
   { curl -s "http://127.0.0.1:$1/metrics" || true; } |
     awk -v n="$2" -v f="${3:-}" '{ split($1, a, "{") } a[1] == n && index($1, f) { s += $NF } END { printf "%.6g", s + 0 }'
 }
 
-start_broker() {  # start_broker DIR
-  rm -f "$1/addr"
-  "$BIN/chat-broker" --address-file "$1/addr" >>"$1/broker.log" 2>&1 &
+start_broker() {  # start_broker DIR [chat-broker args...]
+  local dir=$1
+  shift
+  rm -f "$dir/addr"
+  "$BIN/chat-broker" --address-file "$dir/addr" "$@" >>"$dir/broker.log" 2>&1 &
   PIDS+=($!)
   BROKER_PID=$!
   local i
-  for i in $(seq 300); do [ -s "$1/addr" ] && break; sleep 0.1; done
-  BROKERS=$(head -1 "$1/addr")
+  for i in $(seq 300); do [ -s "$dir/addr" ] && break; sleep 0.1; done
+  BROKERS=$(head -1 "$dir/addr")
 }
 
 STARTS=0
@@ -110,7 +119,7 @@ stop_all() {
 drain() {
   local n=$1 run=$2 dir="$WORK/drain-$1-$2" k
   mkdir -p "$dir"
-  start_broker "$dir"
+  start_broker "$dir" --partitions "$DRAIN_PARTITIONS"
   "$BACKLOG" --brokers "$BROKERS" --count "$COUNT" --prefix "d$n$run" 2>>"$dir/backlog.log"
   local pids=() ports=()
   local logs=()
@@ -121,7 +130,7 @@ drain() {
   local lo=$((COUNT / 20)) hi=$((COUNT - COUNT / 20)) c=0 t_lo="" t_hi="" t_first=""
   local cpu_lo=() cpu_hi=() broker_lo broker_hi deadline=$((SECONDS + 600))
   while [ "$c" -lt "$COUNT" ] && [ $SECONDS -lt $deadline ]; do
-    c=$(count_of "$dir")
+    c=$(stored_of "$dir")
     if [ -z "$t_first" ] && [ "$c" -gt 0 ]; then t_first=$(now); fi
     if [ -z "$t_lo" ] && [ "$c" -ge "$lo" ]; then
       t_lo=$(now); broker_lo=$(cpu_of "$BROKER_PID")
@@ -133,9 +142,12 @@ drain() {
     fi
     sleep 0.05
   done
+  # Done when count(*) agrees: seq numbers are not a count if an insert
+  # was ever ignored as a duplicate.
+  while [ "$(count_of "$dir")" -lt "$COUNT" ] && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
   local t_done wait_sum=0 wait_count=0 routers_json=""
   t_done=$(now)
-  [ "$c" -ge "$COUNT" ] || { log "drain with $n router(s) did not finish"; return 1; }
+  [ "$(count_of "$dir")" -ge "$COUNT" ] || { log "drain with $n router(s) did not finish"; return 1; }
   for k in "${!ports[@]}"; do
     local ws wc st
     ws=$(metric "${ports[$k]}" chat_store_lock_wait_seconds_sum)
