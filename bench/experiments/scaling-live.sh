@@ -46,7 +46,7 @@ STACK=$ROOT/scripts/stack.sh
 # Rate window for the per-router series: three scrapes at the 5 s interval
 # of monitoring/prometheus.yml, so every step has at least two samples.
 RATE_WINDOW=15s
-# 12 partitions: `messages` and `status-updates`, 6 each.
+# 12 partitions: `messages` and `status-updates`, 6 each (a group per topic).
 PARTITIONS=12
 
 log() { echo "scaling-live: $*" >&2; }
