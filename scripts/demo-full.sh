@@ -20,7 +20,7 @@ REPEAT=${REPEAT:-5}
 STEPS=(
   "build|6|release and dev builds of the services, tests and tools"
   "fault_tolerance|4|router failover, graceful scale-in, broker outage x $REPEAT"
-  "scaling|6|backlog drain with 1 and 2 routers, scale 2 -> 1 -> 2 under load"
+  "scaling|8|backlog drain with 1 and 2 routers x $REPEAT, scale 2 -> 1 -> 2 under load"
   "scaling_live|4|through the API: 1 vs 2 routers at saturation, 2 -> 1 -> 2 under load, Prometheus charts"
   "delivery|3|circuit breaker, 60 s platform outage (store-and-forward), connector kill -9"
   "load|30|the load study's reference run, with and without vigil's metrics"
@@ -50,7 +50,7 @@ step_fault_tolerance() {
 }
 
 step_scaling() {
-  CHAT_BIN_DIR=$RELEASE/chat-services \
+  REPEAT=$REPEAT CHAT_BIN_DIR=$RELEASE/chat-services \
     CHAT_BACKLOG=$RELEASE/bench/experiments/chat-backlog \
     bash "$ROOT/bench/experiments/scaling.sh" "$RESULTS/scaling"
 }

@@ -24,8 +24,8 @@ def drain_section(runs):
     lines = [
         "| routers | runs | throughput msg/s (median) | each run | "
         "router CPU s / s (each) | broker CPU s / s | store lock wait "
-        "per write (ms) |",
-        "|---|---|---|---|---|---|---|",
+        "per write (ms) | lost by the broker (each run) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     medians = {}
     for n in sorted(by_n):
@@ -43,7 +43,8 @@ def drain_section(runs):
         lines.append(
             f"| {n} | {len(rs)} | {medians[n]:.0f} | "
             f"{', '.join(f'{x:.0f}' for x in tp)} | {'; '.join(cpu)} | "
-            f"{statistics.median(broker):.2f} | {statistics.median(wait):.2f} |"
+            f"{statistics.median(broker):.2f} | {statistics.median(wait):.2f} | "
+            f"{', '.join(str(r.get('lost_by_broker', 0)) for r in rs)} |"
         )
     verdict = ""
     if 1 in medians and 2 in medians:
