@@ -23,7 +23,7 @@ STEPS=(
   "scaling|8|backlog drain with 1 and 2 routers x $REPEAT, scale 2 -> 1 -> 2 under load"
   "scaling_live|4|through the API: 1 vs 2 routers at saturation, 2 -> 1 -> 2 under load, Prometheus charts"
   "delivery|3|circuit breaker, 60 s platform outage (store-and-forward), connector kill -9"
-  "load|30|the load study's reference run, with and without vigil's metrics"
+  "load|45|the load study's reference run with the soak, with and without vigil's metrics"
 )
 
 step_build() {
@@ -71,7 +71,7 @@ step_delivery() {
 }
 
 step_load() {
-  bash "$ROOT/scripts/load-study.sh" --reference
+  bash "$ROOT/scripts/load-study.sh" --reference --soak
 }
 
 list() {
