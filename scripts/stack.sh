@@ -8,9 +8,23 @@
 #   scripts/stack.sh down            stop everything this stack started
 #   scripts/stack.sh status          what runs, on which ports, ready or not
 #   scripts/stack.sh scale-router N  run N routers
-#   scripts/stack.sh kill-router K   kill -9 router K (failover experiments)
+#   scripts/stack.sh kill-router K   kill -9 router K, which stays dead
+#                                    (failover experiments; scale-router
+#                                    brings it back)
 #   scripts/stack.sh logs [NAME]     follow the logs (all, or api, router-1,
-#                                    platform-sim, connector-whatsapp...)
+#                                    platform-sim, connector-whatsapp,
+#                                    supervisor...)
+#
+# Every service but the broker runs under a supervisor (a loop of this
+# script in the background, its pid in $CHAT_STACK_DIR/supervisors/NAME.pid;
+# pids/NAME is always the service's own pid): when the service exits for any
+# reason but `down`, `scale-router` or `kill-router` stopping it, the
+# supervisor logs a service_restarted line to logs/supervisor.log (exit_code
+# as the shell reports it: 128+N for signal N) and starts it again after a
+# back-off of 1 s, doubling up to 30 s, back to 1 s once it stayed up 60 s.
+# `status` shows the restarts. The broker is not restarted: it keeps its
+# topics in memory and comes back on another port, which the running
+# services do not know, so a dead broker means `down` and `up`.
 #
 # Environment:
 #   CHAT_STACK_DIR   state, logs and data (default: .stack in the repo)
@@ -37,8 +51,19 @@ STATE=${CHAT_STACK_DIR:-$ROOT/.stack}
 BIN=${CHAT_BIN_DIR:-$ROOT/build/release/chat-services}
 READY_TIMEOUT=${CHAT_READY_TIMEOUT:-60}
 PROM_DIR=$STATE/prometheus
+SUPERVISORS=$STATE/supervisors
+BACKOFF_MIN_S=1 BACKOFF_MAX_S=30 BACKOFF_RESET_S=60
+STARTING=  # set while `up` starts the stack: a failure then stops it all
 
-die() { echo "stack: $*" >&2; exit 1; }
+die() {
+  echo "stack: $*" >&2
+  if [ -n "$STARTING" ]; then
+    STARTING=
+    echo "stack: up failed, stopping what was started" >&2
+    down >&2 || true
+  fi
+  exit 1
+}
 log_of() { echo "$STATE/logs/$1.log"; }
 pid_of() { cat "$STATE/pids/$1" 2>/dev/null || true; }
 # A killed process lingers as a zombie until its (re)parent reaps it.
@@ -96,20 +121,108 @@ add_target() {  # add_target NAME
 remove_target() { rm -f "$PROM_DIR"/targets/*/"$1.json"; }
 
 await_ready() {  # await_ready NAME: until its /health/ready passes, then scrape it
-  wait_for "$READY_TIMEOUT" "$1" ready "$1" ||
+  if ! wait_for "$READY_TIMEOUT" "$1" ready "$1"; then
+    stop "$1"  # or its supervisor would keep restarting it
     die "$1 not ready after ${READY_TIMEOUT}s; see $(log_of "$1")"
+  fi
   add_target "$1"
 }
 
-start() {  # start NAME COMMAND...
+# How many "listening" events NAME's log holds: a restarted service has
+# logged its new port once there is one more.
+listening_count() {
+  grep -c '"event":"[a-z]*_listening"' "$(log_of "$1")" 2>/dev/null || true
+}
+
+# supervise NAME COMMAND...: runs COMMAND, and again whenever it exits, until
+# SIGTERM (stop_supervisor), which leaves the running service to `stop`.
+# Runs in the background, with no stdin/stdout of the caller's (a
+# `$(stack.sh ...)` would wait for it otherwise).
+supervise() {
+  local name=$1 child pause='' stopping='' restarts=0 backoff=$BACKOFF_MIN_S
+  local started rc seen deadline
+  shift
+  set +e  # a supervisor must not die of one failed command
+  trap 'stopping=1; [ -z "$pause" ] || kill "$pause" 2>/dev/null' TERM
+  # Sleeps that SIGTERM cuts short (a builtin `read -t` would not be).
+  nap() {
+    sleep "$1" & pause=$!
+    [ -z "$stopping" ] || kill "$pause" 2>/dev/null
+    wait "$pause"
+    pause=
+  }
+  while [ -z "$stopping" ]; do
+    seen=$(listening_count "$name")
+    started=$SECONDS
+    "$@" >>"$(log_of "$name")" 2>&1 </dev/null &
+    child=$!
+    echo "$child" >"$SUPERVISORS/$name.pid.tmp"
+    mv -f "$SUPERVISORS/$name.pid.tmp" "$STATE/pids/$name"
+    if [ "$restarts" -gt 0 ]; then
+      # On a free port (port 0) it comes back on another one: point
+      # Prometheus at it once it logged it.
+      deadline=$((SECONDS + READY_TIMEOUT))
+      while [ -z "$stopping" ] && running "$child" && [ $SECONDS -lt $deadline ] &&
+        [ "$(listening_count "$name")" -le "$seen" ]; do
+        nap 0.2
+      done
+      [ -z "$stopping" ] && running "$child" && add_target "$name"
+    fi
+    rc=0
+    [ -n "$stopping" ] || wait "$child" || rc=$?
+    [ -z "$stopping" ] || break
+    [ $((SECONDS - started)) -lt "$BACKOFF_RESET_S" ] || backoff=$BACKOFF_MIN_S
+    restarts=$((restarts + 1))
+    echo "$restarts" >"$SUPERVISORS/$name.restarts"
+    printf '{"ts":"%s","level":"warn","service":"stack","event":"service_restarted","name":"%s","exit_code":%d,"restarts":%d,"backoff_s":%d}\n' \
+      "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)" "$name" "$rc" "$restarts" "$backoff" \
+      >>"$(log_of supervisor)"
+    nap "$backoff"
+    backoff=$((backoff * 2))
+    [ "$backoff" -le "$BACKOFF_MAX_S" ] || backoff=$BACKOFF_MAX_S
+  done
+}
+
+start() {  # start NAME COMMAND...: under a supervisor
   local name=$1
   shift
-  "$@" >>"$(log_of "$name")" 2>&1 &
+  mkdir -p "$SUPERVISORS"
+  rm -f "$STATE/pids/$name" "$SUPERVISORS/$name.restarts"
+  supervise "$name" "$@" </dev/null >/dev/null 2>>"$SUPERVISORS/$name.stderr" &
+  echo $! >"$SUPERVISORS/$name.pid"
+  wait_for 10 "$name" test -s "$STATE/pids/$name" ||
+    die "$name: its supervisor did not start it; see $SUPERVISORS/$name.stderr"
+}
+
+start_once() {  # start_once NAME COMMAND...: no supervisor, never restarted
+  local name=$1
+  shift
+  "$@" >>"$(log_of "$name")" 2>&1 </dev/null &
   echo $! >"$STATE/pids/$name"
 }
 
-stop() {  # stop NAME: SIGTERM, then SIGKILL after 15 s
+supervisor_of() { cat "$SUPERVISORS/$1.pid" 2>/dev/null || true; }
+supervised() { local pid; pid=$(supervisor_of "$1"); [ -n "$pid" ] && running "$pid"; }
+restarts_of() { cat "$SUPERVISORS/$1.restarts" 2>/dev/null || true; }
+
+# stop_supervisor NAME: from now on NAME is not restarted; the service, if it
+# runs, keeps running (stop stops it).
+stop_supervisor() {
+  local pid
+  pid=$(supervisor_of "$1")
+  if [ -n "$pid" ] && running "$pid"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! wait_for 5 "$1's supervisor to stop" not_running "$pid"; then
+      kill -KILL "$pid" 2>/dev/null || true
+      wait_for 5 "$1's supervisor to die" not_running "$pid" || true
+    fi
+  fi
+  rm -f "$SUPERVISORS/$1.pid" "$SUPERVISORS/$1.pid.tmp" "$SUPERVISORS/$1.restarts"
+}
+
+stop() {  # stop NAME: its supervisor, then SIGTERM, then SIGKILL after 15 s
   local name=$1 pid
+  stop_supervisor "$name"
   remove_target "$name"
   pid=$(pid_of "$name")
   if [ -n "$pid" ] && running "$pid"; then
@@ -193,12 +306,13 @@ up() {
     [ -x "$BIN/$b" ] || die "no $b in $BIN (build first: cmake --preset release && cmake --build --preset release)"
   done
   { alive broker || alive prometheus; } && die "already running (scripts/stack.sh down first)"
-  mkdir -p "$STATE/pids" "$STATE/logs" "$STATE/data"
-  trap 'echo "stack: interrupted, stopping what was started" >&2; down; exit 130' INT TERM
+  mkdir -p "$STATE/pids" "$STATE/logs" "$STATE/data" "$SUPERVISORS"
+  trap 'echo "stack: interrupted, stopping what was started" >&2; STARTING=; down; exit 130' INT TERM
+  STARTING=1
   rm -f "$STATE/broker.address"
   rm -rf "$PROM_DIR/targets"  # a crashed run's targets are gone
   start_prometheus  # first: a taken port fails before anything else runs
-  start broker "$BIN/chat-broker" --address-file "$STATE/broker.address"
+  start_once broker "$BIN/chat-broker" --address-file "$STATE/broker.address"
   wait_for 30 broker test -s "$STATE/broker.address" ||
     die "broker did not start; see $(log_of broker)"
   start api "$BIN/chat-api" --brokers "$(cat "$STATE/broker.address")" \
@@ -208,6 +322,7 @@ up() {
   start_platform
   start_connectors
   await_ready api
+  STARTING=
   trap - INT TERM
   status
 }
@@ -215,8 +330,12 @@ up() {
 # Producers before consumers, everything before the broker: the API stops
 # taking messages, the routers finish their batches, the connectors finish
 # their deliveries (and commit them) while the platform still answers.
+# The supervisors first, all of them, so nothing restarts meanwhile.
 down() {
-  local r c
+  local r c f
+  for f in "$SUPERVISORS"/*.pid; do
+    [ -e "$f" ] && stop_supervisor "$(basename "$f" .pid)"
+  done
   stop api
   for r in $(routers); do stop "$r"; done
   for c in $CONNECTORS; do stop "$c"; done
@@ -227,10 +346,11 @@ down() {
 }
 
 status() {
-  local name port state
+  local name port state restarts
   for name in broker api $(routers) platform-sim $CONNECTORS; do
     if ! alive "$name"; then
       state=stopped
+      supervised "$name" && state=restarting
     elif [ "$name" = broker ]; then
       state="running at $(cat "$STATE/broker.address" 2>/dev/null)"
     elif ready "$name"; then
@@ -238,23 +358,32 @@ status() {
     else
       state="not ready"
     fi
+    restarts=$(restarts_of "$name")
+    [ -z "$restarts" ] || state="restarted ${restarts}x, $state"
     port=$(port_of "$name")
     printf '%-19s %-8s %s\n' "$name" "${port:--}" "$state"
   done
-  if alive prometheus; then
+  if alive prometheus || supervised prometheus; then
     state="not ready"
+    alive prometheus || state=restarting
     prometheus_ready && state="ready, http://127.0.0.1:$(prometheus_port)"
+    restarts=$(restarts_of prometheus)
+    [ -z "$restarts" ] || state="restarted ${restarts}x, $state"
     printf '%-19s %-8s %s\n' prometheus "$(prometheus_port)" "$state"
   fi
 }
 
 scale_router() {
-  local want=$1 have k
+  local want=$1 k r
   [[ $want =~ ^[0-9]+$ ]] && [ "$want" -ge 1 ] || die "scale-router needs a count >= 1"
   alive broker || die "the stack is not running"
-  have=$(routers | wc -l)
-  for ((k = have + 1; k <= want; k++)); do start_router "$k"; done
-  for ((k = have; k > want; k--)); do stop "router-$k"; done
+  # By number: router-1..N run afterwards, whichever kill-router took out.
+  for ((k = 1; k <= want; k++)); do
+    alive "router-$k" || supervised "router-$k" || start_router "$k"
+  done
+  for r in $(routers); do
+    [ "${r#router-}" -le "$want" ] || stop "$r"
+  done
   status
 }
 
@@ -262,6 +391,8 @@ kill_router() {
   local k=$1
   alive "router-$k" || die "router-$k is not running"
   local pid
+  # Not restarted: the experiments measure the others taking over.
+  stop_supervisor "router-$k"
   pid=$(pid_of "router-$k")
   remove_target "router-$k"
   kill -KILL "$pid"
@@ -277,5 +408,5 @@ case "${1:-}" in
   scale-router) scale_router "${2:-}" ;;
   kill-router) kill_router "${2:-}" ;;
   logs) if [ -n "${2:-}" ]; then tail -F "$(log_of "$2")"; else tail -F "$STATE"/logs/*.log; fi ;;
-  *) sed -n '2,25p' "$0"; exit 2 ;;
+  *) sed -n '2,46p' "$0"; exit 2 ;;
 esac

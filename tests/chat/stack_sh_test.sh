@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # scripts/stack.sh as a user runs it, on free ports in a temporary directory:
-# up (with the platform simulator and both connectors), status,
-# scale-router, kill-router, down in dependency order, and nothing left
-# running; Prometheus's target files follow the services.
+# up (with the platform simulator and both connectors), status, a crashed
+# API restarted by its supervisor, scale-router, kill-router (whose victim
+# stays dead), down in dependency order, and nothing left running, the
+# supervisors included; Prometheus's target files follow the services.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 export CHAT_BIN_DIR=$1
@@ -31,18 +32,58 @@ for file in chat-api/api chat-router/router-1 chat-platform-sim/platform-sim \
   [ -s "$targets/$file.json" ] || fail "no Prometheus target file $file.json"
 done
 "$stack" up 2>/dev/null && fail "a second up must refuse"
+supervisors=$CHAT_STACK_DIR/supervisors
+for name in api router-1 platform-sim connector-whatsapp connector-instagram prometheus; do
+  [ -s "$supervisors/$name.pid" ] || fail "$name has no supervisor"
+done
+[ -e "$supervisors/broker.pid" ] && fail "the broker must not be supervised"
+[ "$(ls "$CHAT_STACK_DIR/pids" | wc -l)" = 7 ] || fail "pids/ must hold the 7 services' pids, no more"
+
+# A crashed service comes back: kill -9 the API, and its supervisor starts a
+# new one (1 s back-off), writes its pid, logs the restart, and points
+# Prometheus at the API's new (free) port.
+old_api=$(cat "$CHAT_STACK_DIR/pids/api")
+kill -9 "$old_api"
+api_restarted() {
+  local pid
+  pid=$(cat "$CHAT_STACK_DIR/pids/api" 2>/dev/null) || return 1
+  [ -n "$pid" ] && [ "$pid" != "$old_api" ] && kill -0 "$pid" 2>/dev/null &&
+    PATTERN='^api  *[0-9][0-9]*  *restarted 1x, ready$' has_line "$stack" status
+}
+deadline=$((SECONDS + 30))
+until api_restarted; do
+  [ $SECONDS -lt $deadline ] || fail "the API was not restarted and ready within 30 s: $("$stack" status 2>&1)"
+  sleep 0.2
+done
+grep -q '"event":"service_restarted","name":"api","exit_code":137,"restarts":1,"backoff_s":1}' \
+  "$CHAT_STACK_DIR/logs/supervisor.log" || fail "no service_restarted line for api in supervisor.log"
+new_port=$(grep -ho '"event":"api_listening"[^}]*"port":[0-9]*' "$CHAT_STACK_DIR/logs/api.log" |
+  tail -1 | sed 's/.*"port"://')
+deadline=$((SECONDS + 10))
+until grep -q "\"127.0.0.1:$new_port\"" "$targets/chat-api/api.json"; do
+  [ $SECONDS -lt $deadline ] || fail "api's target file lacks its new port $new_port"
+  sleep 0.2
+done
+
 PATTERN='^router-2 .* ready$' has_line "$stack" scale-router 2 || fail "router-2 not ready"
 pid=$(cat "$CHAT_STACK_DIR/pids/router-2")
+router2_supervisor=$(cat "$supervisors/router-2.pid")
 grep -q "\"127.0.0.1:$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$CHAT_STACK_DIR/logs/router-2.log" | tail -1)\"" \
   "$targets/chat-router/router-2.json" || fail "router-2's target file lacks its port"
 "$stack" kill-router 2
 gone() { ! kill -0 "$1" 2>/dev/null || [ "$(cut -d' ' -f3 "/proc/$1/stat")" = Z ]; }
 gone "$pid" || fail "router-2 still alive after kill-router"
+# Not restarted: its supervisor went first, so nothing can bring it back.
+gone "$router2_supervisor" || fail "router-2's supervisor outlived kill-router"
+[ -e "$supervisors/router-2.pid" ] && fail "router-2 still has a supervisor"
 PATTERN='^router-2' has_line "$stack" status && fail "router-2 still listed"
 [ -e "$targets/chat-router/router-2.json" ] && fail "router-2 still a Prometheus target"
-pids=$(cat "$CHAT_STACK_DIR"/pids/*)
+grep -q '"name":"router-2"' "$CHAT_STACK_DIR/logs/supervisor.log" && fail "kill-router's victim was restarted"
+pids=$(cat "$CHAT_STACK_DIR"/pids/* "$supervisors"/*.pid)
+[ "$(wc -w <<<"$pids")" = 13 ] || fail "expected 7 services and 6 supervisors, got: $pids"
 "$stack" down
 for p in $pids; do gone "$p" || fail "process $p left running"; done
+[ -z "$(find "$supervisors" -name '*.pid')" ] || fail "supervisor pid files left after down"
 [ -z "$(find "$targets" -name '*.json')" ] || fail "target files left after down"
 # Dependency order: the connectors finish before the platform they call,
 # and everything before the broker.
