@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <mutex>
-#include <set>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -18,7 +18,13 @@
 namespace chat {
 namespace {
 
-constexpr const char* kSchema = R"sql(
+// The schema as migrations: entry i takes a database from version i to
+// i + 1 (PRAGMA user_version). A migration that has shipped is never edited;
+// a change is a new entry. Version 1 is the schema of the first release,
+// which kept no version: it is written so that it also applies to such a
+// database.
+constexpr const char* kMigrations[] = {
+    R"sql(
 CREATE TABLE IF NOT EXISTS users(
   id TEXT PRIMARY KEY,
   username TEXT NOT NULL UNIQUE,
@@ -52,7 +58,39 @@ CREATE TABLE IF NOT EXISTS files(
   checksum TEXT NOT NULL,
   blob_key TEXT NOT NULL,
   uploaded_at INTEGER NOT NULL) WITHOUT ROWID;
-)sql";
+)sql",
+    // 2: explicit conversations and members. Until now a conversation's
+    // participants were whoever posted in it: they become its members (no
+    // admins: nobody may add to such a group, everybody may leave).
+    R"sql(
+CREATE TABLE conversations(
+  id TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  name TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  pair_key TEXT UNIQUE);
+CREATE TABLE members(
+  conversation_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  role TEXT NOT NULL,
+  joined_at INTEGER NOT NULL,
+  PRIMARY KEY(conversation_id, user_id)) WITHOUT ROWID;
+CREATE INDEX members_by_user ON members(user_id, joined_at);
+INSERT INTO conversations(id, type, name, created_by, created_at)
+  SELECT conversation_id,
+         CASE WHEN COUNT(*) > 2 THEN 'group' ELSE 'private' END, '',
+         MIN(user_id), 0
+  FROM participants GROUP BY conversation_id;
+INSERT INTO members(conversation_id, user_id, role, joined_at)
+  SELECT conversation_id, user_id, 'member', 0 FROM participants;
+DROP TABLE participants;
+ALTER TABLE messages ADD COLUMN content_type TEXT NOT NULL
+  DEFAULT 'text/plain';
+)sql",
+};
+static_assert(std::size(kMigrations) == kSqliteSchemaVersion,
+              "one migration per schema version");
 
 constexpr const char* kFileColumns =
     "file_id, conversation_id, uploader_id, filename, content_type, size, "
@@ -60,7 +98,31 @@ constexpr const char* kFileColumns =
 
 constexpr const char* kMessageColumns =
     "message_id, conversation_id, sender_id, recipient_id, content, file_id, "
-    "timestamp, status, delivered_at, read_at";
+    "timestamp, status, delivered_at, read_at, content_type";
+
+/// Errors that say the database cannot answer now rather than that the
+/// statement is wrong: they become StoreUnavailable (503, retry).
+bool unavailable(int rc) {
+  switch (rc & 0xff) {  // the primary code of an extended one
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_NOMEM:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PROTOCOL:
+    case SQLITE_READONLY:
+    case SQLITE_INTERRUPT:
+      return true;
+    default:
+      return false;
+  }
+}
+
+[[noreturn]] void fail(int rc, const std::string& what) {
+  if (unavailable(rc)) throw StoreUnavailable("sqlite " + what);
+  throw std::runtime_error("sqlite " + what);
+}
 
 /// A prepared statement, reset after every use.
 class Statement {
@@ -85,13 +147,19 @@ class Statement {
     check(sqlite3_bind_int64(stmt_, index, value));
     return *this;
   }
-  /// True while a row is available.
+  Statement& bind_null(int index) {
+    check(sqlite3_bind_null(stmt_, index));
+    return *this;
+  }
+  /// True while a row is available. A failed step resets the statement:
+  /// otherwise its next use answers SQLITE_MISUSE until the process ends.
   bool step() {
     const int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    throw std::runtime_error(std::string("sqlite step: ") +
-                             sqlite3_errmsg(db_));
+    const std::string why = std::string("step: ") + sqlite3_errmsg(db_);
+    reset();
+    fail(rc, why);
   }
   /// Runs to completion and resets; returns whether it ended on a row.
   bool run() {
@@ -118,8 +186,9 @@ class Statement {
  private:
   void check(int rc) {
     if (rc != SQLITE_OK) {
-      throw std::runtime_error(std::string("sqlite bind: ") +
-                               sqlite3_errmsg(db_));
+      const std::string why = std::string("bind: ") + sqlite3_errmsg(db_);
+      reset();
+      fail(rc, why);
     }
   }
   sqlite3* db_;
@@ -150,7 +219,11 @@ class SqliteStore final : public Store {
     // retried), and both steps are retried while the other opener works.
     exec_while_busy("PRAGMA journal_mode = WAL");
     exec("PRAGMA synchronous = FULL");
-    exec_while_busy(std::string("BEGIN IMMEDIATE;") + kSchema + "COMMIT;");
+    if (options_.max_page_count > 0) {
+      exec("PRAGMA max_page_count = " +
+           std::to_string(options_.max_page_count));
+    }
+    migrate(path);
     prepare();
   }
   ~SqliteStore() override {
@@ -184,7 +257,6 @@ class SqliteStore final : public Store {
     begin_write();
     try {
       std::size_t added = 0;
-      std::set<std::pair<std::string_view, std::string_view>> joined;
       for (const auto& m : batch) {
         auto& s = *statements_.insert_message;
         s.bind(1, m.message_id)
@@ -196,24 +268,15 @@ class SqliteStore final : public Store {
             .bind(7, m.timestamp_ms)
             .bind(8, to_string(m.status))
             .bind(9, m.delivered_at_ms)
-            .bind(10, m.read_at_ms);
+            .bind(10, m.read_at_ms)
+            .bind(11, m.content_type);
         s.run();
-        if (s.changes() == 0) continue;  // a redelivered message
-        ++added;
-        // A batch holds many messages of few conversations: joining each
-        // pair once keeps the write lock, which routers share, short.
-        if (joined.emplace(m.conversation_id, m.sender_id).second) {
-          add_participant(m.conversation_id, m.sender_id);
-        }
-        if (!m.recipient_id.empty() &&
-            joined.emplace(m.conversation_id, m.recipient_id).second) {
-          add_participant(m.conversation_id, m.recipient_id);
-        }
+        if (s.changes() == 1) ++added;  // else a redelivered message
       }
       exec("COMMIT");
       return added;
     } catch (...) {
-      exec("ROLLBACK");
+      rollback();
       throw;
     }
   }
@@ -241,33 +304,117 @@ class SqliteStore final : public Store {
     return page;
   }
 
-  bool is_participant(std::string_view conversation_id,
-                      std::string_view user_id) override {
+  CreatedConversation create_conversation(const ConversationRecord& c,
+                                          std::string_view pair_key) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    return statements_.is_participant->bind(1, conversation_id)
-        .bind(2, user_id)
-        .run();
-  }
-
-  bool join_if_new(std::string_view conversation_id,
-                   std::string_view user_id) override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    exec("BEGIN IMMEDIATE");
+    begin_write();
     try {
-      bool member = statements_.is_participant->bind(1, conversation_id)
-                        .bind(2, user_id)
-                        .run();
-      if (!member &&
-          !statements_.has_participants->bind(1, conversation_id).run()) {
-        add_participant(conversation_id, user_id);
-        member = true;
+      CreatedConversation out;
+      std::string existing;
+      if (!pair_key.empty()) {
+        auto& by_pair = *statements_.conversation_by_pair;
+        by_pair.bind(1, pair_key);
+        if (by_pair.step()) existing = by_pair.text(0);
+        by_pair.reset();
       }
+      if (existing.empty()) {
+        auto& insert = *statements_.insert_conversation;
+        insert.bind(1, c.id)
+            .bind(2, to_string(c.type))
+            .bind(3, c.name)
+            .bind(4, c.created_by)
+            .bind(5, c.created_at_ms);
+        if (pair_key.empty()) {
+          insert.bind_null(6);
+        } else {
+          insert.bind(6, pair_key);
+        }
+        insert.run();
+        out.created = insert.changes() == 1;
+        existing = c.id;
+      }
+      if (out.created) {
+        for (const auto& m : c.members) insert_member(c.id, m);
+      }
+      out.conversation = *read_conversation(existing);
       exec("COMMIT");
-      return member;
+      return out;
     } catch (...) {
-      exec("ROLLBACK");
+      rollback();
       throw;
     }
+  }
+
+  std::optional<ConversationRecord> conversation(std::string_view id) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return read_conversation(id);
+  }
+
+  ConversationPage conversations_of(std::string_view user_id,
+                                    std::size_t limit,
+                                    std::size_t offset) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& s = *statements_.conversations_of;
+    s.bind(1, user_id)
+        .bind(2, static_cast<std::int64_t>(limit) + 1)
+        .bind(3, static_cast<std::int64_t>(offset));
+    std::vector<std::string> ids;
+    while (s.step()) ids.push_back(s.text(0));
+    s.reset();
+    ConversationPage page;
+    if (ids.size() > limit) {
+      ids.pop_back();
+      page.has_more = true;
+    }
+    for (const auto& id : ids) {
+      if (auto c = read_conversation(id)) {
+        page.conversations.push_back(std::move(*c));
+      }
+    }
+    return page;
+  }
+
+  std::optional<MemberRole> member_role(std::string_view conversation_id,
+                                        std::string_view user_id) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return read_role(conversation_id, user_id);
+  }
+
+  MemberChange add_member(std::string_view conversation_id,
+                          const Member& member,
+                          std::size_t max_members) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    begin_write();
+    try {
+      MemberChange change = MemberChange::kDone;
+      auto& count = *statements_.member_count;
+      count.bind(1, conversation_id);
+      count.step();
+      const auto members = static_cast<std::size_t>(count.integer(0));
+      count.reset();
+      if (!statements_.conversation_exists->bind(1, conversation_id).run()) {
+        change = MemberChange::kNoConversation;
+      } else if (read_role(conversation_id, member.user_id)) {
+        change = MemberChange::kUnchanged;
+      } else if (members >= max_members) {
+        change = MemberChange::kFull;
+      } else {
+        insert_member(conversation_id, member);
+      }
+      exec("COMMIT");
+      return change;
+    } catch (...) {
+      rollback();
+      throw;
+    }
+  }
+
+  MemberChange remove_member(std::string_view conversation_id,
+                             std::string_view user_id) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& s = *statements_.delete_member;
+    s.bind(1, conversation_id).bind(2, user_id).run();
+    return s.changes() == 1 ? MemberChange::kDone : MemberChange::kUnchanged;
   }
 
   bool add_file(const FileRecord& f) override {
@@ -329,7 +476,7 @@ class SqliteStore final : public Store {
       exec("COMMIT");
       return change;
     } catch (...) {
-      exec("ROLLBACK");
+      rollback();
       throw;
     }
   }
@@ -337,8 +484,10 @@ class SqliteStore final : public Store {
  private:
   struct Statements {
     std::unique_ptr<Statement> insert_user, user_by_name, user_by_id,
-        insert_message, insert_participant, message, history, is_participant,
-        has_participants, update_status, insert_file, file;
+        insert_message, message, history, update_status, insert_file, file,
+        insert_conversation, conversation, conversation_by_pair,
+        conversation_exists, conversations_of, members, member_role,
+        member_count, insert_member, delete_member;
   };
 
   /// Runs `sql` and returns SQLite's result code; throws on errors, except
@@ -353,10 +502,48 @@ class SqliteStore final : public Store {
     }
     const std::string why = error ? error : sqlite3_errmsg(db_);
     sqlite3_free(error);
-    throw std::runtime_error("sqlite: " + why);
+    fail(rc, ": " + why);
   }
 
   void exec(const std::string& sql) { run_sql(sql, false); }
+
+  /// Ends a failed transaction. Never throws: it runs while another error
+  /// is on its way out, and SQLite may have rolled back already (after a
+  /// disk-full or I/O error).
+  void rollback() {
+    if (!sqlite3_get_autocommit(db_)) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+  }
+
+  /// Brings the schema to kSqliteSchemaVersion, in one IMMEDIATE
+  /// transaction so that two processes opening a new store at once do the
+  /// work once: the second waits for the lock, then finds nothing to do.
+  void migrate(const std::string& path) {
+    exec_while_busy("BEGIN IMMEDIATE");
+    try {
+      Statement version_of(db_, "PRAGMA user_version");
+      version_of.step();
+      const auto version = static_cast<int>(version_of.integer(0));
+      version_of.reset();
+      if (version > kSqliteSchemaVersion) {
+        throw std::runtime_error(
+            "store " + path + " has schema version " +
+            std::to_string(version) + "; this build knows versions up to " +
+            std::to_string(kSqliteSchemaVersion) + " (upgrade chat4all)");
+      }
+      for (int v = version; v < kSqliteSchemaVersion; ++v) {
+        exec(kMigrations[v]);
+      }
+      if (version != kSqliteSchemaVersion) {
+        exec("PRAGMA user_version = " + std::to_string(kSqliteSchemaVersion));
+      }
+      exec("COMMIT");
+    } catch (...) {
+      rollback();
+      throw;
+    }
+  }
 
   /// Starts a write transaction, reporting how long the write lock took.
   void begin_write() {
@@ -391,7 +578,7 @@ class SqliteStore final : public Store {
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (run_sql(sql, true) != SQLITE_OK) {
-      if (!sqlite3_get_autocommit(db_)) exec("ROLLBACK");
+      rollback();
       if (std::chrono::steady_clock::now() >= deadline) {
         throw std::runtime_error("sqlite: database stayed busy for 30 s");
       }
@@ -413,20 +600,38 @@ class SqliteStore final : public Store {
     statements_.user_by_id = make(user_select + "id = ?1");
     statements_.insert_message =
         make("INSERT OR IGNORE INTO messages(" + columns +
-             ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
-    statements_.insert_participant = make(
-        "INSERT OR IGNORE INTO participants(conversation_id, user_id) "
-        "VALUES(?1, ?2)");
+             ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
     statements_.message =
         make("SELECT " + columns + " FROM messages WHERE message_id = ?1");
     statements_.history = make("SELECT " + columns +
                                " FROM messages WHERE conversation_id = ?1 "
                                "ORDER BY seq LIMIT ?2 OFFSET ?3");
-    statements_.is_participant = make(
-        "SELECT 1 FROM participants WHERE conversation_id = ?1 AND "
+    statements_.insert_conversation = make(
+        "INSERT OR IGNORE INTO conversations(id, type, name, created_by, "
+        "created_at, pair_key) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+    statements_.conversation = make(
+        "SELECT id, type, name, created_by, created_at FROM conversations "
+        "WHERE id = ?1");
+    statements_.conversation_by_pair =
+        make("SELECT id FROM conversations WHERE pair_key = ?1");
+    statements_.conversation_exists =
+        make("SELECT 1 FROM conversations WHERE id = ?1");
+    statements_.conversations_of = make(
+        "SELECT conversation_id FROM members WHERE user_id = ?1 "
+        "ORDER BY joined_at, conversation_id LIMIT ?2 OFFSET ?3");
+    statements_.members = make(
+        "SELECT user_id, role, joined_at FROM members WHERE "
+        "conversation_id = ?1 ORDER BY joined_at, user_id");
+    statements_.member_role = make(
+        "SELECT role FROM members WHERE conversation_id = ?1 AND "
         "user_id = ?2");
-    statements_.has_participants =
-        make("SELECT 1 FROM participants WHERE conversation_id = ?1 LIMIT 1");
+    statements_.member_count =
+        make("SELECT COUNT(*) FROM members WHERE conversation_id = ?1");
+    statements_.insert_member = make(
+        "INSERT OR IGNORE INTO members(conversation_id, user_id, role, "
+        "joined_at) VALUES(?1, ?2, ?3, ?4)");
+    statements_.delete_member = make(
+        "DELETE FROM members WHERE conversation_id = ?1 AND user_id = ?2");
     const std::string file_columns = kFileColumns;
     statements_.insert_file =
         make("INSERT OR IGNORE INTO files(" + file_columns +
@@ -438,8 +643,48 @@ class SqliteStore final : public Store {
         "WHERE message_id = ?4");
   }
 
-  void add_participant(std::string_view conversation, std::string_view user) {
-    statements_.insert_participant->bind(1, conversation).bind(2, user).run();
+  void insert_member(std::string_view conversation, const Member& m) {
+    statements_.insert_member->bind(1, conversation)
+        .bind(2, m.user_id)
+        .bind(3, to_string(m.role))
+        .bind(4, m.joined_at_ms)
+        .run();
+  }
+
+  std::optional<MemberRole> read_role(std::string_view conversation,
+                                      std::string_view user) {
+    auto& s = *statements_.member_role;
+    s.bind(1, conversation).bind(2, user);
+    std::optional<MemberRole> role;
+    if (s.step()) {
+      role = s.text(0) == "admin" ? MemberRole::kAdmin : MemberRole::kMember;
+    }
+    s.reset();
+    return role;
+  }
+
+  std::optional<ConversationRecord> read_conversation(std::string_view id) {
+    auto& s = *statements_.conversation;
+    s.bind(1, id);
+    std::optional<ConversationRecord> c;
+    if (s.step()) {
+      c = ConversationRecord{s.text(0),
+                             s.text(1) == "group" ? ConversationType::kGroup
+                                                  : ConversationType::kPrivate,
+                             s.text(2), s.text(3), s.integer(4), {}};
+    }
+    s.reset();
+    if (!c) return c;
+    auto& m = *statements_.members;
+    m.bind(1, id);
+    while (m.step()) {
+      c->members.push_back(
+          {m.text(0),
+           m.text(1) == "admin" ? MemberRole::kAdmin : MemberRole::kMember,
+           m.integer(2)});
+    }
+    m.reset();
+    return c;
   }
 
   static std::optional<UserRecord> read_user(Statement& s,
@@ -474,6 +719,7 @@ class SqliteStore final : public Store {
     m.status = parse_status(s.text(7)).value_or(MessageStatus::kSent);
     m.delivered_at_ms = s.integer(8);
     m.read_at_ms = s.integer(9);
+    m.content_type = s.text(10);
     return m;
   }
 

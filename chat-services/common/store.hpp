@@ -1,13 +1,14 @@
 #pragma once
-// Persistence for users, messages, conversation participants and file
-// metadata (file contents live in a BlobStore). SQLite is
-// the embedded default; the interface leaves room for a server database.
+// Persistence for users, conversations and their members, messages and file
+// metadata (file contents live in a BlobStore). SQLite is the embedded
+// default; the interface leaves room for a server database.
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,14 @@
 #include "message_status.hpp"
 
 namespace chat {
+
+/// A store that cannot answer now (busy past its timeout, disk full, I/O
+/// error, connection lost): the caller answers 503 and may retry later.
+/// Other exceptions from a store are bugs.
+class StoreUnavailable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 struct UserRecord {
   std::string id;
@@ -29,6 +38,7 @@ struct MessageRecord {
   std::string sender_id;
   std::string recipient_id;  // empty: none
   std::string content;
+  std::string content_type = "text/plain";
   std::string file_id;            // empty: none
   std::int64_t timestamp_ms = 0;  // accepted by the API
   MessageStatus status = MessageStatus::kSent;
@@ -49,6 +59,45 @@ struct FileRecord {
   std::int64_t uploaded_at_ms = 0;
 };
 
+enum class ConversationType { kPrivate, kGroup };
+enum class MemberRole { kMember, kAdmin };
+
+struct Member {
+  std::string user_id;
+  MemberRole role = MemberRole::kMember;
+  std::int64_t joined_at_ms = 0;
+};
+
+/// A conversation and who may read and write it. Membership is only ever
+/// changed through the API (the router stores messages, never members).
+struct ConversationRecord {
+  std::string id;
+  ConversationType type = ConversationType::kPrivate;
+  std::string name;  // empty: none
+  std::string created_by;
+  std::int64_t created_at_ms = 0;
+  std::vector<Member> members;  // in the order they joined
+};
+
+struct CreatedConversation {
+  ConversationRecord conversation;  // as stored
+  bool created = false;             // false: it existed already
+};
+
+struct ConversationPage {
+  std::vector<ConversationRecord> conversations;  // in the order joined
+  bool has_more = false;
+};
+
+enum class MemberChange { kDone, kUnchanged, kFull, kNoConversation };
+
+inline const char* to_string(ConversationType type) {
+  return type == ConversationType::kGroup ? "group" : "private";
+}
+inline const char* to_string(MemberRole role) {
+  return role == MemberRole::kAdmin ? "admin" : "member";
+}
+
 struct HistoryPage {
   std::vector<MessageRecord> messages;  // oldest first
   bool has_more = false;
@@ -60,7 +109,8 @@ struct StatusChange {
 };
 
 /// Thread-safety: every member may be called from any thread; several
-/// processes may open the same store.
+/// processes may open the same store. Members throw StoreUnavailable when
+/// the database cannot answer now.
 class Store {
  public:
   virtual ~Store() = default;
@@ -81,15 +131,37 @@ class Store {
   virtual HistoryPage history(std::string_view conversation_id,
                               std::size_t limit, std::size_t offset) = 0;
 
-  /// Users who sent in, or were a recipient in, the conversation.
-  virtual bool is_participant(std::string_view conversation_id,
-                              std::string_view user_id) = 0;
+  /// Creates `conversation` with its members in one transaction, unless a
+  /// conversation with its id exists already; then that one is returned.
+  /// With a `pair_key` (a private conversation of two users), an existing
+  /// conversation with the same key is returned instead of a second one.
+  virtual CreatedConversation create_conversation(
+      const ConversationRecord& conversation, std::string_view pair_key) = 0;
 
-  /// True when `user_id` is a participant of the conversation, or when the
-  /// conversation has no participants yet: then `user_id` becomes its first
-  /// one (atomically), so a file can be uploaded before the first message.
-  virtual bool join_if_new(std::string_view conversation_id,
-                           std::string_view user_id) = 0;
+  /// The conversation with its members, or nullopt.
+  virtual std::optional<ConversationRecord> conversation(
+      std::string_view id) = 0;
+
+  /// The conversations `user_id` is a member of, in the order joined (so
+  /// pages stay stable while new ones are added).
+  virtual ConversationPage conversations_of(std::string_view user_id,
+                                            std::size_t limit,
+                                            std::size_t offset) = 0;
+
+  /// The member's role, or nullopt when `user_id` is not a member (or there
+  /// is no such conversation).
+  virtual std::optional<MemberRole> member_role(
+      std::string_view conversation_id, std::string_view user_id) = 0;
+
+  /// Adds a member unless the conversation has `max_members` already
+  /// (kFull), does not exist (kNoConversation) or has them (kUnchanged).
+  virtual MemberChange add_member(std::string_view conversation_id,
+                                  const Member& member,
+                                  std::size_t max_members) = 0;
+
+  /// kDone, or kUnchanged when `user_id` was not a member.
+  virtual MemberChange remove_member(std::string_view conversation_id,
+                                     std::string_view user_id) = 0;
 
   /// False when the file_id exists already.
   virtual bool add_file(const FileRecord& file) = 0;
@@ -110,10 +182,17 @@ struct SqliteStoreOptions {
   /// How long a call waits for a lock held by another connection before
   /// it fails with "database is locked".
   std::chrono::milliseconds busy_timeout{10000};
+  /// Largest database, in pages (4 KiB by default); 0: no limit. Writes
+  /// beyond it fail as on a full disk (StoreUnavailable).
+  std::int64_t max_page_count = 0;
 };
 
-/// Opens (creating if needed) a SQLite store in WAL mode at `path`.
-/// Throws std::runtime_error with SQLite's message on failure.
+/// The schema version this build writes (SQLite's `PRAGMA user_version`).
+inline constexpr int kSqliteSchemaVersion = 2;
+
+/// Opens (creating if needed) a SQLite store in WAL mode at `path`, and
+/// applies the schema migrations it lacks. Throws std::runtime_error with
+/// SQLite's message on failure, and for a database of a newer schema.
 std::unique_ptr<Store> open_sqlite_store(const std::string& path,
                                          SqliteStoreOptions options = {});
 

@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "process.hpp"
+
 namespace {
 
 class StoreTest : public ::testing::Test {
@@ -83,12 +85,13 @@ TEST_F(StoreTest, HistoryKeepsStoreOrderAndPaginates) {
   EXPECT_TRUE(store_->history("nope", 10, 0).messages.empty());
 }
 
-TEST_F(StoreTest, SendersAndRecipientsAreParticipants) {
+TEST_F(StoreTest, StoringMessagesNeverAddsMembers) {
+  // Membership comes from the API only: a message in a stream (even one a
+  // stranger managed to publish) grants nobody anything.
   store_->add_messages({message("m1", "c", "u_reader")});
-  EXPECT_TRUE(store_->is_participant("c", "u_sender"));
-  EXPECT_TRUE(store_->is_participant("c", "u_reader"));
-  EXPECT_FALSE(store_->is_participant("c", "u_stranger"));
-  EXPECT_FALSE(store_->is_participant("other", "u_sender"));
+  EXPECT_FALSE(store_->member_role("c", "u_sender"));
+  EXPECT_FALSE(store_->member_role("c", "u_reader"));
+  EXPECT_FALSE(store_->conversation("c"));
 }
 
 TEST_F(StoreTest, StatusFollowsTheLifecycle) {
@@ -161,7 +164,7 @@ TEST_F(StoreTest, AWriterGivesUpOnceTheLockIsHeldPastItsBusyTimeout) {
   try {
     waiter->add_messages({message("m1", "c")});
     ADD_FAILURE() << "wrote while another connection held the lock";
-  } catch (const std::runtime_error& e) {
+  } catch (const chat::StoreUnavailable& e) {
     EXPECT_NE(std::string(e.what()).find("locked"), std::string::npos)
         << e.what();
   }
@@ -173,6 +176,49 @@ TEST_F(StoreTest, AWriterGivesUpOnceTheLockIsHeldPastItsBusyTimeout) {
   sqlite3_close(holder);
   waiter->add_messages({message("m1", "c")});
   EXPECT_TRUE(store_->message("m1"));
+}
+
+TEST_F(StoreTest, AStatementThatFailedBusyWorksOnceTheLockIsFree) {
+  // One busy step used to leave its statement answering SQLITE_MISUSE
+  // until the process ended: every later register failed.
+  chat::SqliteStoreOptions options;
+  options.busy_timeout = std::chrono::milliseconds(50);
+  auto waiter = chat::open_sqlite_store(path(), options);
+  sqlite3* holder = nullptr;
+  ASSERT_EQ(sqlite3_open(path().c_str(), &holder), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(holder, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    try {
+      waiter->add_user({"u_1", "alice", "hash", 1});
+      ADD_FAILURE() << "wrote while another connection held the lock";
+    } catch (const chat::StoreUnavailable& e) {
+      // Busy both times: not "bad parameter or other API misuse".
+      EXPECT_NE(std::string(e.what()).find("locked"), std::string::npos)
+          << e.what();
+    }
+  }
+  ASSERT_EQ(sqlite3_exec(holder, "ROLLBACK", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(holder);
+  EXPECT_TRUE(waiter->add_user({"u_1", "alice", "hash", 1}));
+  EXPECT_EQ(waiter->user_by_name("alice")->id, "u_1");
+}
+
+TEST_F(StoreTest, AFullDiskIsUnavailableNotABug) {
+  // SQLite's page limit stands in for a full disk: the same SQLITE_FULL.
+  chat::SqliteStoreOptions options;
+  options.max_page_count = 40;
+  auto store = chat::open_sqlite_store(path(), options);
+  std::vector<chat::MessageRecord> batch;
+  for (int i = 0; i < 400; ++i) {
+    batch.push_back(message("m" + std::to_string(i), "c"));
+    batch.back().content = std::string(1000, 'x');
+  }
+  EXPECT_THROW(store->add_messages(batch), chat::StoreUnavailable);
+  // The failed batch left nothing half-written, and smaller writes go on.
+  EXPECT_FALSE(store->message("m0"));
+  EXPECT_EQ(store->add_messages({message("small", "c")}), 1u);
 }
 
 TEST_F(StoreTest, ManyConnectionsOpenANewStoreAtOnce) {
@@ -228,31 +274,192 @@ TEST_F(StoreTest, FilesAreStoredOnceByIdWithTheirMetadata) {
   EXPECT_EQ(store_->file("f_big")->size, 5ULL << 30);
 }
 
-TEST_F(StoreTest, TheFirstUserOfANewConversationJoinsIt) {
-  EXPECT_TRUE(store_->join_if_new("fresh", "u_first"));
-  EXPECT_TRUE(store_->is_participant("fresh", "u_first"));
-  EXPECT_TRUE(store_->join_if_new("fresh", "u_first"));
-  EXPECT_FALSE(store_->join_if_new("fresh", "u_stranger"));
-  EXPECT_FALSE(store_->is_participant("fresh", "u_stranger"));
-  // A conversation with stored messages has its participants already.
-  store_->add_messages({message("m1", "busy", "u_recipient")});
-  EXPECT_TRUE(store_->join_if_new("busy", "u_sender"));
-  EXPECT_TRUE(store_->join_if_new("busy", "u_recipient"));
-  EXPECT_FALSE(store_->join_if_new("busy", "u_other"));
+chat::ConversationRecord conversation(const std::string& id,
+                                      chat::ConversationType type,
+                                      std::vector<std::string> users) {
+  chat::ConversationRecord c{id, type, "", users.front(), 100, {}};
+  for (const auto& u : users) {
+    c.members.push_back({u,
+                         u == users.front() ? chat::MemberRole::kAdmin
+                                            : chat::MemberRole::kMember,
+                         100});
+  }
+  return c;
 }
 
-TEST_F(StoreTest, OnlyOneOfManyConcurrentFirstUsersJoins) {
+TEST_F(StoreTest, AConversationIsCreatedOnceWithItsMembers) {
+  using chat::ConversationType;
+  const auto first = store_->create_conversation(
+      conversation("c1", ConversationType::kGroup, {"u_a", "u_b"}), {});
+  EXPECT_TRUE(first.created);
+  ASSERT_EQ(first.conversation.members.size(), 2u);
+  EXPECT_EQ(first.conversation.created_by, "u_a");
+  EXPECT_EQ(store_->member_role("c1", "u_a"), chat::MemberRole::kAdmin);
+  EXPECT_EQ(store_->member_role("c1", "u_b"), chat::MemberRole::kMember);
+  EXPECT_FALSE(store_->member_role("c1", "u_stranger"));
+  // The same id again returns what is stored; the newcomer is not added.
+  const auto again = store_->create_conversation(
+      conversation("c1", ConversationType::kPrivate, {"u_stranger"}), {});
+  EXPECT_FALSE(again.created);
+  EXPECT_EQ(again.conversation.type, ConversationType::kGroup);
+  EXPECT_FALSE(store_->member_role("c1", "u_stranger"));
+}
+
+TEST_F(StoreTest, APairHasOnePrivateConversation) {
+  using chat::ConversationType;
+  const auto first = store_->create_conversation(
+      conversation("p1", ConversationType::kPrivate, {"u_a", "u_b"}),
+      "u_a u_b");
+  const auto second = store_->create_conversation(
+      conversation("p2", ConversationType::kPrivate, {"u_b", "u_a"}),
+      "u_a u_b");
+  EXPECT_TRUE(first.created);
+  EXPECT_FALSE(second.created);
+  EXPECT_EQ(second.conversation.id, "p1");
+  EXPECT_FALSE(store_->conversation("p2"));
+}
+
+TEST_F(StoreTest, OnlyOneOfManyConcurrentCreatorsWins) {
   constexpr int kUsers = 8;
-  std::atomic<int> joined{0};
+  std::atomic<int> created{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < kUsers; ++i) {
     threads.emplace_back([&, i] {
       auto own = chat::open_sqlite_store(path());  // as separate processes
-      if (own->join_if_new("race", "u_" + std::to_string(i))) ++joined;
+      if (own->create_conversation(
+                 conversation("race", chat::ConversationType::kPrivate,
+                              {"u_" + std::to_string(i)}),
+                 {})
+              .created) {
+        ++created;
+      }
     });
   }
   for (auto& t : threads) t.join();
-  EXPECT_EQ(joined.load(), 1);
+  EXPECT_EQ(created.load(), 1);
+  EXPECT_EQ(store_->conversation("race")->members.size(), 1u);
+}
+
+TEST_F(StoreTest, MembersAreAddedUpToTheLimitAndRemoved) {
+  store_->create_conversation(
+      conversation("g", chat::ConversationType::kGroup, {"u_a"}), {});
+  const chat::Member b{"u_b", chat::MemberRole::kMember, 200};
+  EXPECT_EQ(store_->add_member("g", b, 2), chat::MemberChange::kDone);
+  EXPECT_EQ(store_->add_member("g", b, 2), chat::MemberChange::kUnchanged);
+  EXPECT_EQ(store_->add_member("g", {"u_c", chat::MemberRole::kMember, 300}, 2),
+            chat::MemberChange::kFull);
+  EXPECT_EQ(store_->add_member("nope", b, 2),
+            chat::MemberChange::kNoConversation);
+  EXPECT_EQ(store_->remove_member("g", "u_b"), chat::MemberChange::kDone);
+  EXPECT_EQ(store_->remove_member("g", "u_b"), chat::MemberChange::kUnchanged);
+  EXPECT_FALSE(store_->member_role("g", "u_b"));
+  EXPECT_EQ(store_->add_member("g", {"u_c", chat::MemberRole::kMember, 300}, 2),
+            chat::MemberChange::kDone);
+}
+
+TEST_F(StoreTest, AUsersConversationsPageInTheOrderJoined) {
+  for (int i = 0; i < 5; ++i) {
+    auto c = conversation("c" + std::to_string(i),
+                          chat::ConversationType::kGroup, {"u_a"});
+    c.members[0].joined_at_ms = 100 + i;
+    store_->create_conversation(c, {});
+  }
+  store_->create_conversation(
+      conversation("other", chat::ConversationType::kGroup, {"u_b"}), {});
+  const auto first = store_->conversations_of("u_a", 3, 0);
+  ASSERT_EQ(first.conversations.size(), 3u);
+  EXPECT_EQ(first.conversations[0].id, "c0");
+  EXPECT_EQ(first.conversations[2].id, "c2");
+  EXPECT_TRUE(first.has_more);
+  const auto rest = store_->conversations_of("u_a", 3, 3);
+  ASSERT_EQ(rest.conversations.size(), 2u);
+  EXPECT_EQ(rest.conversations[1].id, "c4");
+  EXPECT_FALSE(rest.has_more);
+}
+
+TEST_F(StoreTest, MessagesKeepTheirContentType) {
+  auto m = message("m1", "c");
+  m.content_type = "text/markdown";
+  store_->add_messages({m, message("m2", "c")});
+  EXPECT_EQ(store_->message("m1")->content_type, "text/markdown");
+  EXPECT_EQ(store_->history("c", 10, 0).messages[1].content_type,
+            "text/plain");
+}
+
+/// Runs `sql` on the database at `path` with a connection of its own.
+void run_sql(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* error = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+  EXPECT_EQ(rc, SQLITE_OK) << (error ? error : "");
+  sqlite3_free(error);
+  sqlite3_close(db);
+}
+
+TEST(StoreMigration, ADatabaseOfTheFirstSchemaIsUpgradedInPlace) {
+  const chat_test::TempDir dir;
+  const std::string path = dir.path() + "/old.db";
+  // The schema as the first release wrote it (no user_version), with a
+  // conversation whose participants were whoever posted in it.
+  run_sql(path, R"sql(
+CREATE TABLE users(id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE,
+  password_hash TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE messages(seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  message_id TEXT NOT NULL UNIQUE, conversation_id TEXT NOT NULL,
+  sender_id TEXT NOT NULL, recipient_id TEXT NOT NULL, content TEXT NOT NULL,
+  file_id TEXT NOT NULL, timestamp INTEGER NOT NULL, status TEXT NOT NULL,
+  delivered_at INTEGER NOT NULL DEFAULT 0, read_at INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX messages_by_conversation ON messages(conversation_id, seq);
+CREATE TABLE participants(conversation_id TEXT NOT NULL,
+  user_id TEXT NOT NULL, PRIMARY KEY(conversation_id, user_id)) WITHOUT ROWID;
+CREATE TABLE files(file_id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL,
+  uploader_id TEXT NOT NULL, filename TEXT NOT NULL,
+  content_type TEXT NOT NULL, size INTEGER NOT NULL, checksum TEXT NOT NULL,
+  blob_key TEXT NOT NULL, uploaded_at INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO users VALUES('u_a', 'alice', 'h', 1);
+INSERT INTO messages(message_id, conversation_id, sender_id, recipient_id,
+  content, file_id, timestamp, status)
+  VALUES('m1', 'old', 'u_a', 'u_b', 'hi', '', 5, 'SENT');
+INSERT INTO participants VALUES('old', 'u_a'), ('old', 'u_b'),
+  ('crowd', 'u_a'), ('crowd', 'u_b'), ('crowd', 'u_c');
+)sql");
+  auto store = chat::open_sqlite_store(path);
+  EXPECT_EQ(store->user_by_name("alice")->id, "u_a");
+  const auto m = store->message("m1");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->content_type, "text/plain");
+  const auto old = store->conversation("old");
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->type, chat::ConversationType::kPrivate);
+  EXPECT_EQ(old->members.size(), 2u);
+  EXPECT_EQ(store->member_role("old", "u_b"), chat::MemberRole::kMember);
+  EXPECT_EQ(store->conversation("crowd")->type, chat::ConversationType::kGroup);
+  store.reset();
+  // Opening again finds nothing to do.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* version = nullptr;
+  sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &version, nullptr);
+  ASSERT_EQ(sqlite3_step(version), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(version, 0), chat::kSqliteSchemaVersion);
+  sqlite3_finalize(version);
+  sqlite3_close(db);
+  EXPECT_TRUE(chat::open_sqlite_store(path)->conversation("old"));
+}
+
+TEST(StoreMigration, ADatabaseOfANewerSchemaIsRefused) {
+  const chat_test::TempDir dir;
+  const std::string path = dir.path() + "/new.db";
+  run_sql(path, "PRAGMA user_version = " +
+                    std::to_string(chat::kSqliteSchemaVersion + 1));
+  try {
+    chat::open_sqlite_store(path);
+    ADD_FAILURE() << "opened a database of a newer schema";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("schema version"), std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace
