@@ -92,15 +92,68 @@ std::optional<std::string> string_member(const json& body, const char* key) {
 }
 
 json message_json(const MessageRecord& m) {
-  json out = {
-      {"message_id", m.message_id},  {"conversation_id", m.conversation_id},
-      {"sender_id", m.sender_id},    {"content", m.content},
-      {"timestamp", m.timestamp_ms}, {"status", to_string(m.status)}};
+  json out = {{"message_id", m.message_id},
+              {"conversation_id", m.conversation_id},
+              {"sender_id", m.sender_id},
+              {"content", m.content},
+              {"content_type", m.content_type},
+              {"timestamp", m.timestamp_ms},
+              {"status", to_string(m.status)}};
   if (!m.recipient_id.empty()) out["recipient_id"] = m.recipient_id;
   if (!m.file_id.empty()) out["file_id"] = m.file_id;
   if (m.delivered_at_ms != 0) out["delivered_at"] = m.delivered_at_ms;
   if (m.read_at_ms != 0) out["read_at"] = m.read_at_ms;
   return out;
+}
+
+json conversation_json(const ConversationRecord& c) {
+  json participants = json::array();
+  json admins = json::array();
+  for (const auto& m : c.members) {
+    participants.push_back(m.user_id);
+    if (m.role == MemberRole::kAdmin) admins.push_back(m.user_id);
+  }
+  json out = {{"conversation_id", c.id},
+              {"type", to_string(c.type)},
+              {"participants", std::move(participants)},
+              {"admins", std::move(admins)},
+              {"created_by", c.created_by},
+              {"created_at", rfc3339(c.created_at_ms)}};
+  if (!c.name.empty()) out["name"] = c.name;
+  return out;
+}
+
+bool has_member(const ConversationRecord& c, std::string_view user) {
+  return std::any_of(c.members.begin(), c.members.end(),
+                     [&](const Member& m) { return m.user_id == user; });
+}
+
+/// limit (1-100, default 50) and offset from the query, or nullopt after
+/// answering 400.
+std::optional<std::pair<long, long>> page_params(const Request& req,
+                                                 const Respond& respond) {
+  const auto target = req.target();
+  const std::string_view view(target.data(), target.size());
+  const auto limit_text = query_param(view, "limit");
+  const auto offset_text = query_param(view, "offset");
+  const auto limit =
+      limit_text ? parse_bounded(*limit_text, 1, 100) : std::optional<long>(50);
+  const auto offset = offset_text ? parse_bounded(*offset_text, 0, 1L << 40)
+                                  : std::optional<long>(0);
+  if (!limit || !offset) {
+    respond(problem(400, "Bad Request",
+                    "limit must be 1-100 and offset a non-negative integer"));
+    return std::nullopt;
+  }
+  return std::make_pair(*limit, *offset);
+}
+
+json pagination_json(long limit, long offset, std::size_t returned,
+                     bool has_more) {
+  return {{"limit", limit},
+          {"offset", offset},
+          {"returned", returned},
+          {"has_more", has_more}};
 }
 
 }  // namespace
@@ -190,14 +243,43 @@ std::vector<std::string> ApiService::routes() {
   return {"/auth/register",
           "/auth/token",
           "/v1/messages",
+          "/v1/conversations",
+          "/v1/conversations/{id}",
           "/v1/conversations/{id}/messages",
+          "/v1/conversations/{id}/members",
+          "/v1/conversations/{id}/members/{user_id}",
           "/v1/messages/{id}/read",
           "/v1/files",
           "/v1/files/{id}/download",
           "/v1/files/{id}/content"};
 }
 
+Response ApiService::failure(const std::exception& e) {
+  const bool unavailable = dynamic_cast<const StoreUnavailable*>(&e);
+  vigil::LogLine(log_, "error", kService,
+                 unavailable ? "store_unavailable" : "request_failed")
+      .field("error", e.what())
+      .emit();
+  if (!unavailable) {
+    return problem(500, "Internal Server Error", "the request failed");
+  }
+  Response res = problem(503, "Service Unavailable",
+                         "the store cannot answer now; retry later");
+  res.set(bhttp::field::retry_after, "2");
+  return res;
+}
+
 void ApiService::handle(Request&& req, Respond respond) {
+  // A store that cannot answer (busy, disk full, I/O error) is a 503 for
+  // this request, never the end of the process.
+  try {
+    dispatch(std::move(req), respond);
+  } catch (const std::exception& e) {
+    respond(failure(e));
+  }
+}
+
+void ApiService::dispatch(Request&& req, const Respond& respond) {
   const auto target = req.target();
   const std::string path(
       path_of(std::string_view(target.data(), target.size())));
@@ -209,10 +291,15 @@ void ApiService::handle(Request&& req, Respond respond) {
     auto shared = std::make_shared<Request>(std::move(req));
     const bool is_register = path == "/auth/register";
     boost::asio::post(auth_pool_, [this, shared, respond, is_register] {
-      if (is_register) {
-        register_user(*shared, respond);
-      } else {
-        issue_token(*shared, respond);
+      // Nothing may escape a pool task: it would end the process.
+      try {
+        if (is_register) {
+          register_user(*shared, respond);
+        } else {
+          issue_token(*shared, respond);
+        }
+      } catch (const std::exception& e) {
+        respond(failure(e));
       }
     });
     return;
@@ -221,28 +308,45 @@ void ApiService::handle(Request&& req, Respond respond) {
     return respond(problem(404, "Not Found", "no such resource"));
   }
   if (parts.size() >= 2 && parts[1] == "files") {
-    return route_files(std::move(req), parts, std::move(respond));
+    return route_files(std::move(req), parts, respond);
   }
   const bool send = parts.size() == 2 && parts[1] == "messages";
-  const bool list = parts.size() == 4 && parts[1] == "conversations" &&
-                    parts[3] == "messages" && !parts[2].empty();
   const bool read = parts.size() == 4 && parts[1] == "messages" &&
                     parts[3] == "read" && !parts[2].empty();
-  if (!send && !list && !read) {
+  const bool conversations = parts.size() == 2 && parts[1] == "conversations";
+  const bool conversation = parts.size() >= 3 &&
+                            parts[1] == "conversations" && !parts[2].empty();
+  const bool list = conversation && parts.size() == 4 && parts[3] == "messages";
+  const bool members =
+      conversation && ((parts.size() == 4 && parts[3] == "members") ||
+                       (parts.size() == 5 && parts[3] == "members" &&
+                        !parts[4].empty()));
+  if (!send && !read && !conversations && !(conversation && parts.size() == 3) &&
+      !list && !members) {
     return respond(problem(404, "Not Found", "no such resource"));
   }
   if ((send || read) && method != bhttp::verb::post) {
     return respond(method_not_allowed("POST"));
+  }
+  if (conversations && method != bhttp::verb::post &&
+      method != bhttp::verb::get && method != bhttp::verb::head) {
+    return respond(method_not_allowed("GET, HEAD, POST"));
   }
   if (list && method != bhttp::verb::get && method != bhttp::verb::head) {
     return respond(method_not_allowed("GET, HEAD"));
   }
   const std::string user = authenticate(req, respond);
   if (user.empty()) return;
-  if (send) return send_message(req, user, std::move(respond));
-  if (list)
-    return history(req, std::string(parts[2]), user, std::move(respond));
-  mark_read(std::string(parts[2]), user, std::move(respond));
+  if (send) return send_message(req, user, respond);
+  if (read) return mark_read(std::string(parts[2]), user, respond);
+  if (conversations) {
+    if (method == bhttp::verb::post) {
+      return create_conversation(req, user, respond);
+    }
+    return list_conversations(req, user, respond);
+  }
+  if (list) return history(req, std::string(parts[2]), user, respond);
+  route_conversation(req, parts, user, respond);
 }
 
 std::string ApiService::authenticate(const Request& req,
@@ -319,6 +423,15 @@ void ApiService::issue_token(const Request& req, Respond respond) {
                .dump()));
 }
 
+std::optional<UserRecord> ApiService::resolve_user(std::string_view name) {
+  Channel channel = Channel::kLocal;
+  if (!parse_recipient(name, channel) || channel != Channel::kLocal) {
+    return std::nullopt;
+  }
+  if (auto user = store_.user_by_id(name)) return user;
+  return store_.user_by_name(name);
+}
+
 void ApiService::send_message(const Request& req, const std::string& user,
                               Respond respond) {
   const auto body = json_body(req, respond);
@@ -330,14 +443,10 @@ void ApiService::send_message(const Request& req, const std::string& user,
   if (!conversation || !valid_conversation_id(*conversation)) {
     return respond(problem(400, "Bad Request",
                            "conversation_id must be 1-128 characters of "
-                           "[A-Za-z0-9_.:-]"));
+                           "[A-Za-z0-9_.:+-]"));
   }
   if (!sender)
     return respond(problem(400, "Bad Request", "sender_id is required"));
-  if (*sender != user) {
-    return respond(
-        problem(403, "Forbidden", "sender_id must be the authenticated user"));
-  }
   if (!content || content->empty()) {
     return respond(problem(400, "Bad Request", "content is required"));
   }
@@ -348,15 +457,50 @@ void ApiService::send_message(const Request& req, const std::string& user,
   if (!valid_utf8(*content)) {
     return respond(problem(400, "Bad Request", "content must be valid UTF-8"));
   }
-  if (body->contains("recipient_id")) {
-    const auto recipient = string_member(*body, "recipient_id");
+  if (body->contains("content_type")) {
+    const auto type = string_member(*body, "content_type");
+    if (!type || !valid_media_type(*type)) {
+      return respond(problem(400, "Bad Request",
+                             "content_type must be a media type such as "
+                             "text/plain"));
+    }
+    event.content_type = *type;
+  }
+  // The original clients call the recipient receiver_id.
+  const bool has_recipient = body->contains("recipient_id");
+  const bool has_receiver = body->contains("receiver_id");
+  if (has_recipient && has_receiver &&
+      (*body)["recipient_id"] != (*body)["receiver_id"]) {
+    return respond(problem(400, "Bad Request",
+                           "recipient_id and receiver_id name different "
+                           "recipients"));
+  }
+  std::string local_recipient;  // a member's user id
+  if (has_recipient || has_receiver) {
+    const auto recipient =
+        string_member(*body, has_recipient ? "recipient_id" : "receiver_id");
     Channel channel;
     if (!recipient || !parse_recipient(*recipient, channel)) {
       return respond(problem(400, "Bad Request",
                              "recipient_id must be whatsapp:+<digits>, "
-                             "instagram:@<name> or a user id"));
+                             "instagram:@<name> or a user's id or name"));
     }
     event.recipient_id = *recipient;
+    if (channel == Channel::kLocal) {
+      const auto known = resolve_user(*recipient);
+      if (!known) {
+        return respond(problem(400, "Bad Request", "unknown recipient"));
+      }
+      event.recipient_id = local_recipient = known->id;
+    }
+  }
+  // The original clients send the username; either names the caller.
+  if (*sender != user) {
+    const auto me = store_.user_by_id(user);
+    if (!me || me->username != *sender) {
+      return respond(problem(403, "Forbidden",
+                             "sender_id must be the authenticated user"));
+    }
   }
   if (body->contains("file_id")) {
     // The file must be in this conversation: a message cannot pass on a
@@ -376,9 +520,12 @@ void ApiService::send_message(const Request& req, const std::string& user,
     res.set(bhttp::field::retry_after, "5");
     return respond(std::move(res));
   }
+  if (auto refusal = admit_sender(*conversation, user, local_recipient)) {
+    return respond(std::move(*refusal));
+  }
   event.message_id = random_id("m_");
   event.conversation_id = *conversation;
-  event.sender_id = *sender;
+  event.sender_id = user;
   event.content = *content;
   event.timestamp_ms = clock_();
   const auto started = std::chrono::steady_clock::now();
@@ -409,29 +556,248 @@ void ApiService::send_message(const Request& req, const std::string& user,
       });
 }
 
+std::optional<Response> ApiService::admit_sender(
+    const std::string& conversation, const std::string& user,
+    const std::string& local_recipient) {
+  if (!store_.member_role(conversation, user)) {
+    // As the original clients expect, the first message to a conversation
+    // id nobody uses creates it: private, of the sender and the local
+    // recipient (a platform recipient is no member). Once it exists, only
+    // its members may post.
+    const std::int64_t now = clock_();
+    ConversationRecord fresh{
+        conversation, ConversationType::kPrivate, {}, user, now,
+        {{user, MemberRole::kAdmin, now}}};
+    if (!local_recipient.empty() && local_recipient != user) {
+      fresh.members.push_back({local_recipient, MemberRole::kMember, now});
+    }
+    const auto created = store_.create_conversation(fresh, {});
+    if (!has_member(created.conversation, user)) {
+      return problem(403, "Forbidden",
+                     "only members may post to this conversation");
+    }
+    if (created.created) {
+      vigil::LogLine(log_, "info", kService, "conversation_created")
+          .field("conversation_id", conversation)
+          .field("user_id", user)
+          .field("implicit", true)
+          .emit();
+    }
+    if (local_recipient.empty() ||
+        has_member(created.conversation, local_recipient)) {
+      return std::nullopt;
+    }
+  } else if (local_recipient.empty() ||
+             store_.member_role(conversation, local_recipient)) {
+    return std::nullopt;
+  }
+  return problem(400, "Bad Request",
+                 "recipient_id is not a member of this conversation");
+}
+
+void ApiService::create_conversation(const Request& req,
+                                     const std::string& user,
+                                     Respond respond) {
+  const auto body = json_body(req, respond);
+  if (!body) return;
+  const auto type = string_member(*body, "type");
+  if (!type || (*type != "private" && *type != "group")) {
+    return respond(
+        problem(400, "Bad Request", "type must be \"private\" or \"group\""));
+  }
+  const bool group = *type == "group";
+  const auto ids = body->find("participant_ids");
+  if (ids == body->end() || !ids->is_array() ||
+      ids->size() > options_.max_group_members) {
+    return respond(problem(
+        400, "Bad Request",
+        "participant_ids must be an array of at most " +
+            std::to_string(options_.max_group_members) + " user ids"));
+  }
+  std::string name;
+  if (body->contains("name")) {
+    const auto given = string_member(*body, "name");
+    if (!given || given->size() > 128 || !valid_utf8(*given)) {
+      return respond(problem(400, "Bad Request",
+                             "name must be a UTF-8 string of at most 128 "
+                             "bytes"));
+    }
+    name = *given;
+  }
+  const std::int64_t now = clock_();
+  ConversationRecord c{random_id("conv_"),
+                       group ? ConversationType::kGroup
+                             : ConversationType::kPrivate,
+                       name,
+                       user,
+                       now,
+                       {{user, MemberRole::kAdmin, now}}};
+  for (const auto& id : *ids) {
+    const auto known =
+        id.is_string() ? resolve_user(id.get<std::string>()) : std::nullopt;
+    if (!known) {
+      return respond(problem(400, "Bad Request",
+                             "participant_ids names an unknown user"));
+    }
+    if (!has_member(c, known->id)) {
+      c.members.push_back({known->id, MemberRole::kMember, now});
+    }
+  }
+  if (!group && c.members.size() != 2) {
+    return respond(problem(400, "Bad Request",
+                           "a private conversation is between you and one "
+                           "other user"));
+  }
+  if (c.members.size() > options_.max_group_members) {
+    return respond(problem(400, "Bad Request",
+                           "a group has at most " +
+                               std::to_string(options_.max_group_members) +
+                               " members"));
+  }
+  // One private conversation per pair: asking again returns it.
+  std::string pair_key;
+  if (!group) {
+    pair_key = std::min(c.members[0].user_id, c.members[1].user_id) + " " +
+               std::max(c.members[0].user_id, c.members[1].user_id);
+  }
+  const auto result = store_.create_conversation(c, pair_key);
+  if (result.created) {
+    vigil::LogLine(log_, "info", kService, "conversation_created")
+        .field("conversation_id", result.conversation.id)
+        .field("user_id", user)
+        .field("type", *type)
+        .field("members", result.conversation.members.size())
+        .emit();
+  }
+  Response res = json_response(result.created ? 201 : 200,
+                               conversation_json(result.conversation).dump());
+  res.set(bhttp::field::location,
+          "/v1/conversations/" + result.conversation.id);
+  respond(std::move(res));
+}
+
+void ApiService::list_conversations(const Request& req,
+                                    const std::string& user, Respond respond) {
+  const auto page_of = page_params(req, respond);
+  if (!page_of) return;
+  const auto [limit, offset] = *page_of;
+  const auto page =
+      store_.conversations_of(user, static_cast<std::size_t>(limit),
+                              static_cast<std::size_t>(offset));
+  json conversations = json::array();
+  for (const auto& c : page.conversations) {
+    conversations.push_back(conversation_json(c));
+  }
+  respond(json_response(
+      200, json{{"conversations", std::move(conversations)},
+                {"pagination", pagination_json(limit, offset,
+                                               page.conversations.size(),
+                                               page.has_more)}}
+               .dump()));
+}
+
+void ApiService::route_conversation(const Request& req,
+                                    const std::vector<std::string_view>& parts,
+                                    const std::string& user, Respond respond) {
+  const std::string id(parts[2]);
+  const auto method = req.method();
+  // Everybody but a member sees the same 404, whether it exists or not.
+  const auto conversation =
+      valid_conversation_id(id) ? store_.conversation(id) : std::nullopt;
+  const auto self = conversation
+                        ? std::find_if(conversation->members.begin(),
+                                       conversation->members.end(),
+                                       [&](const Member& m) {
+                                         return m.user_id == user;
+                                       })
+                        : std::vector<Member>::const_iterator();
+  if (!conversation || self == conversation->members.end()) {
+    return respond(problem(404, "Not Found", "no such conversation"));
+  }
+  if (parts.size() == 3) {
+    if (method != bhttp::verb::get && method != bhttp::verb::head) {
+      return respond(method_not_allowed("GET, HEAD"));
+    }
+    return respond(
+        json_response(200, conversation_json(*conversation).dump()));
+  }
+  const bool add = parts.size() == 4;
+  if (add && method != bhttp::verb::post) {
+    return respond(method_not_allowed("POST"));
+  }
+  if (!add && method != bhttp::verb::delete_) {
+    return respond(method_not_allowed("DELETE"));
+  }
+  if (conversation->type == ConversationType::kPrivate) {
+    return respond(problem(409, "Conflict",
+                           "the members of a private conversation are fixed"));
+  }
+  const bool admin = self->role == MemberRole::kAdmin;
+  if (add) {
+    if (!admin) {
+      return respond(problem(403, "Forbidden", "only admins may add members"));
+    }
+    const auto body = json_body(req, respond);
+    if (!body) return;
+    const auto name = string_member(*body, "user_id");
+    const auto known = name ? resolve_user(*name) : std::nullopt;
+    if (!known) {
+      return respond(problem(400, "Bad Request", "user_id names no user"));
+    }
+    const auto change =
+        store_.add_member(id, {known->id, MemberRole::kMember, clock_()},
+                          options_.max_group_members);
+    if (change == MemberChange::kFull) {
+      return respond(problem(409, "Conflict",
+                             "the group has the most members allowed (" +
+                                 std::to_string(options_.max_group_members) +
+                                 ")"));
+    }
+    if (change == MemberChange::kNoConversation) {
+      return respond(problem(404, "Not Found", "no such conversation"));
+    }
+    vigil::LogLine(log_, "info", kService, "member_added")
+        .field("conversation_id", id)
+        .field("user_id", known->id)
+        .field("by", user)
+        .emit();
+    return respond(json_response(change == MemberChange::kDone ? 201 : 200,
+                                 conversation_json(*store_.conversation(id))
+                                     .dump()));
+  }
+  // A member may leave; only an admin may remove somebody else.
+  const auto target = resolve_user(parts[4]);
+  const std::string target_id = target ? target->id : std::string(parts[4]);
+  if (target_id != user && !admin) {
+    return respond(
+        problem(403, "Forbidden", "only admins may remove other members"));
+  }
+  if (store_.remove_member(id, target_id) != MemberChange::kDone) {
+    return respond(problem(404, "Not Found", "no such member"));
+  }
+  vigil::LogLine(log_, "info", kService, "member_removed")
+      .field("conversation_id", id)
+      .field("user_id", target_id)
+      .field("by", user)
+      .emit();
+  Response res{bhttp::status::no_content, 11};
+  res.prepare_payload();
+  respond(std::move(res));
+}
+
 void ApiService::history(const Request& req, const std::string& conversation,
                          const std::string& user, Respond respond) {
-  const auto target = req.target();
-  const std::string_view view(target.data(), target.size());
-  const auto limit_text = query_param(view, "limit");
-  const auto offset_text = query_param(view, "offset");
-  const auto limit =
-      limit_text ? parse_bounded(*limit_text, 1, 100) : std::optional<long>(50);
-  const auto offset = offset_text ? parse_bounded(*offset_text, 0, 1L << 40)
-                                  : std::optional<long>(0);
-  if (!limit || !offset) {
-    return respond(problem(400, "Bad Request",
-                           "limit must be 1-100 and offset a non-negative "
-                           "integer"));
-  }
+  const auto page_of = page_params(req, respond);
+  if (!page_of) return;
+  const auto [limit, offset] = *page_of;
   // Strangers get the same 404 as a conversation that does not exist.
   if (!valid_conversation_id(conversation) ||
-      !store_.is_participant(conversation, user)) {
+      !store_.member_role(conversation, user)) {
     return respond(problem(404, "Not Found", "no such conversation"));
   }
   const auto page =
-      store_.history(conversation, static_cast<std::size_t>(*limit),
-                     static_cast<std::size_t>(*offset));
+      store_.history(conversation, static_cast<std::size_t>(limit),
+                     static_cast<std::size_t>(offset));
   json messages = json::array();
   for (const auto& m : page.messages) {
     json message = message_json(m);
@@ -442,25 +808,24 @@ void ApiService::history(const Request& req, const std::string& conversation,
     }
     messages.push_back(std::move(message));
   }
-  respond(json_response(200, json{{"conversation_id", conversation},
-                                  {"messages", messages},
-                                  {"pagination",
-                                   {{"limit", *limit},
-                                    {"offset", *offset},
-                                    {"returned", page.messages.size()},
-                                    {"has_more", page.has_more}}}}
-                                 .dump()));
+  respond(json_response(
+      200, json{{"conversation_id", conversation},
+                {"messages", messages},
+                {"pagination", pagination_json(limit, offset,
+                                               page.messages.size(),
+                                               page.has_more)}}
+               .dump()));
 }
 
 bool ApiService::may_mark_read(const MessageRecord& message,
                                const std::string& user) {
-  if (message.recipient_id == user) return true;
+  if (!store_.member_role(message.conversation_id, user)) return false;
   // A platform recipient has no account here: the platform's read receipt
-  // comes back through a participant of the conversation.
+  // comes back through the message's sender.
   Channel channel = Channel::kLocal;
   parse_recipient(message.recipient_id, channel);
-  return channel != Channel::kLocal &&
-         store_.is_participant(message.conversation_id, user);
+  return channel == Channel::kLocal ? message.recipient_id == user
+                                    : message.sender_id == user;
 }
 
 void ApiService::mark_read(const std::string& message_id,
@@ -480,6 +845,11 @@ void ApiService::mark_read(const std::string& message_id,
                                   {"status", "READ"},
                                   {"read_at", change.message->read_at_ms}}
                                  .dump()));
+}
+
+void ApiService::set_public_url(std::string url) {
+  std::lock_guard<std::mutex> lock(public_url_mutex_);
+  options_.public_url = std::move(url);
 }
 
 void ApiService::create_demo_users() {

@@ -7,6 +7,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vigil/log.hpp>
@@ -29,14 +30,18 @@ struct ApiOptions {
   /// Where uploaded files go (must outlive the service); without one the
   /// file routes answer 503.
   BlobStore* blobs = nullptr;
-  /// Scheme and authority of download URLs, e.g. "https://chat.example";
-  /// empty: "http://" and the request's Host.
-  std::string public_url;
+  /// Scheme and authority of download URLs, e.g. "https://chat.example"
+  /// (never taken from the request's Host header).
+  std::string public_url = "http://127.0.0.1:8080";
+  /// Most members a group may have (its creator included).
+  std::size_t max_group_members = 256;
   /// How long a download URL stays valid.
   std::int64_t download_url_ttl_seconds = 3600;
 };
 
-/// Thread-safety: handle() may run on many threads at once.
+/// Thread-safety: handle() may run on many threads at once. No exception
+/// leaves handle(): a store that cannot answer is a 503, anything else a
+/// 500, and the process lives on.
 class ApiService {
  public:
   using Clock = std::function<std::int64_t()>;  // ms since the epoch
@@ -59,21 +64,45 @@ class ApiService {
   /// Creates the demo users (user_a/pass_a, user_b/pass_b) unless they exist.
   void create_demo_users();
 
+  /// Replaces ApiOptions::public_url, e.g. once the port is known.
+  void set_public_url(std::string url);
+
  private:
+  void dispatch(Request&& req, const Respond& respond);
+  /// The problem for an exception a handler threw (503 for
+  /// StoreUnavailable, else 500), logged.
+  Response failure(const std::exception& e);
   void register_user(const Request& req, Respond respond);
   void issue_token(const Request& req, Respond respond);
   void send_message(const Request& req, const std::string& user,
                     Respond respond);
+  /// A refusal unless `user` may post to `conversation` (creating it, as
+  /// the original clients expect, when nobody uses its id yet) with
+  /// `local_recipient` (a user id, or empty) among its members.
+  std::optional<Response> admit_sender(const std::string& conversation,
+                                       const std::string& user,
+                                       const std::string& local_recipient);
+  /// The user named by an id or a username, if any.
+  std::optional<UserRecord> resolve_user(std::string_view name);
+  void create_conversation(const Request& req, const std::string& user,
+                           Respond respond);
+  void list_conversations(const Request& req, const std::string& user,
+                          Respond respond);
+  /// GET /v1/conversations/{id}, and adding and removing members.
+  void route_conversation(const Request& req,
+                          const std::vector<std::string_view>& parts,
+                          const std::string& user, Respond respond);
   void history(const Request& req, const std::string& conversation,
                const std::string& user, Respond respond);
   void mark_read(const std::string& message_id, const std::string& user,
                  Respond respond);
-  /// The recipient may; for a platform recipient, any participant.
+  /// A member who is the recipient; for a platform recipient, the sender
+  /// (the platform's read receipt).
   bool may_mark_read(const MessageRecord& message, const std::string& user);
   void route_files(Request&& req, const std::vector<std::string_view>& parts,
                    Respond respond);
-  void download_link(const Request& req, const std::string& file_id,
-                     const std::string& user, Respond respond);
+  void download_link(const std::string& file_id, const std::string& user,
+                     Respond respond);
   void download_content(const Request& req, const std::string& file_id,
                         Respond respond);
   /// The token's subject, or empty after answering 401.
@@ -88,6 +117,7 @@ class ApiService {
   Publisher& publisher_;
   vigil::LogSink log_;
   ApiOptions options_;
+  std::mutex public_url_mutex_;  // guards options_.public_url
   Clock clock_;
   boost::asio::thread_pool auth_pool_;
   vigil::Counter accepted_;

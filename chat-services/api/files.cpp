@@ -1,12 +1,10 @@
 // The file routes of the API: streamed multipart uploads into the blob
 // store, and presigned download URLs served by the API itself.
 //
-// Access: only participants of a conversation may upload to it or get a
-// download URL for its files. A conversation nobody has used yet has no
-// participants; the first user to upload to it becomes its first participant
-// (Store::join_if_new), just as the first message's sender does when it is
-// stored. A download URL itself needs no token: like an S3 presigned URL it
-// is the permission, for one file, until it expires.
+// Access: only members of a conversation may upload to it or get a download
+// URL for its files; to anybody else the conversation does not exist (404).
+// A download URL itself needs no token: like an S3 presigned URL it is the
+// permission, for one file, until it expires.
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -28,7 +26,6 @@ using nlohmann::json;
 constexpr const char* kService = "chat-api";
 /// conversation_id and other small fields are buffered, so bounded.
 constexpr std::size_t kMaxFieldBytes = 1024;
-constexpr std::size_t kMaxContentTypeBytes = 255;
 
 std::string hex(const unsigned char* bytes, std::size_t size) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -45,14 +42,7 @@ std::string hex(const unsigned char* bytes, std::size_t size) {
 /// generic one (it is echoed in downloads, so nothing that could break a
 /// header line).
 std::string media_type(const std::string& given) {
-  const bool plausible = !given.empty() &&
-                         given.size() <= kMaxContentTypeBytes &&
-                         given.find('/') != std::string::npos &&
-                         std::all_of(given.begin(), given.end(), [](char c) {
-                           const auto u = static_cast<unsigned char>(c);
-                           return u >= 0x20 && u < 0x7f;
-                         });
-  return plausible ? given : "application/octet-stream";
+  return valid_media_type(given) ? given : "application/octet-stream";
 }
 
 /// RFC 8187 encoding for Content-Disposition's filename*.
@@ -73,9 +63,19 @@ std::string percent_encode(std::string_view text) {
   return out;
 }
 
-std::string blob_key(const std::string& conversation,
-                     const std::string& file_id) {
-  return "files/" + conversation + "/" + file_id;
+/// Not under the conversation: the file part may arrive before the form
+/// says which conversation it is for.
+std::string blob_key(const std::string& file_id) { return "files/" + file_id; }
+
+/// A form field's name fit for an error message and a log line: printable
+/// ASCII only (a name in another encoding must never reach a log raw).
+std::string printable_name(const std::string& name) {
+  const bool printable =
+      name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return u >= 0x20 && u < 0x7f;
+      });
+  return printable ? "'" + name + "'" : "(a name that is not printable ASCII)";
 }
 
 }  // namespace
@@ -90,14 +90,13 @@ json file_json(const FileRecord& file) {
           {"uploaded_at", rfc3339(file.uploaded_at_ms)}};
 }
 
-/// One upload: parses the multipart body as it streams in, checks the
-/// conversation before the first byte of the file, writes the file to the
-/// blob store while hashing it. Destroyed unfinished, it leaves nothing
-/// behind (the blob writer discards its partial file).
-///
-/// The form must send `conversation_id` before `file` (as S3's POST uploads
-/// want their fields before the file): the uploader is authorised before
-/// any of the file is accepted.
+/// One upload: parses the multipart body as it streams in and writes the
+/// file to an uncommitted blob while hashing it, so memory stays constant
+/// whatever the size. `conversation_id` and `file` may come in either order
+/// (curl and k6 send the file first): the blob becomes visible only once the
+/// form has named a conversation the uploader is a member of. Destroyed
+/// unfinished or refused, it leaves nothing behind (the blob writer discards
+/// its partial file).
 class ApiService::UploadSink final : public BodySink, MultipartHandler {
  public:
   UploadSink(ApiService& api, std::string user, std::string boundary)
@@ -123,6 +122,9 @@ class ApiService::UploadSink final : public BodySink, MultipartHandler {
       return respond(refuse(400, "the multipart body is truncated"));
     }
     if (!file_done_) return respond(refuse(400, "the form has no file part"));
+    if (record_.conversation_id.empty()) {
+      return respond(refuse(400, "the form has no conversation_id"));
+    }
     unsigned char sum[EVP_MAX_MD_SIZE];
     unsigned int sum_size = 0;
     if (EVP_DigestFinal_ex(digest_.get(), sum, &sum_size) != 1) {
@@ -169,28 +171,23 @@ class ApiService::UploadSink final : public BodySink, MultipartHandler {
   };
 
   bool on_part_begin(const PartHeaders& part, std::string& why) override {
-    if (part.name == "conversation_id" && !in_conversation_ &&
-        !conversation_done_) {
-      in_conversation_ = true;
+    if (part.name == "conversation_id" && !conversation_seen_) {
+      conversation_seen_ = in_conversation_ = true;
       return true;
     }
-    if (part.name == "file" && !file_done_ && !writer_) {
-      if (!conversation_done_) {
-        return fail(400, "conversation_id must come before file", why);
-      }
+    if (part.name == "file" && !writer_) {
       record_.file_id = random_id("f_");
-      record_.conversation_id = conversation_;
       record_.uploader_id = user_;
       record_.filename =
           sanitize_filename(part.has_filename ? part.filename : "");
       record_.content_type = media_type(part.content_type);
-      record_.blob_key = blob_key(conversation_, record_.file_id);
+      record_.blob_key = blob_key(record_.file_id);
       writer_ = api_.options_.blobs->create(record_.blob_key);
       return true;
     }
     return fail(400,
-                "unexpected form field '" + part.name.substr(0, 64) +
-                    "' (send conversation_id, then file, once each)",
+                "unexpected form field " + printable_name(part.name) +
+                    " (send conversation_id and file, once each)",
                 why);
   }
 
@@ -216,16 +213,16 @@ class ApiService::UploadSink final : public BodySink, MultipartHandler {
       return true;
     }
     in_conversation_ = false;
-    conversation_done_ = true;
     if (!valid_conversation_id(conversation_)) {
       return fail(400,
                   "conversation_id must be 1-128 characters of "
-                  "[A-Za-z0-9_.:-]",
+                  "[A-Za-z0-9_.:+-]",
                   why);
     }
-    if (!api_.store_.join_if_new(conversation_, user_)) {
-      return fail(403, "only participants may upload to a conversation", why);
+    if (!api_.store_.member_role(conversation_, user_)) {
+      return fail(404, "no such conversation", why);
     }
+    record_.conversation_id = conversation_;
     return true;
   }
 
@@ -240,7 +237,7 @@ class ApiService::UploadSink final : public BodySink, MultipartHandler {
         .field("status", status)
         .field("reason", detail)
         .emit();
-    return problem(status, status == 403 ? "Forbidden" : "Bad Request", detail);
+    return problem(status, status == 404 ? "Not Found" : "Bad Request", detail);
   }
 
   ApiService& api_;
@@ -250,8 +247,8 @@ class ApiService::UploadSink final : public BodySink, MultipartHandler {
   std::unique_ptr<EVP_MD_CTX, DigestFree> digest_;
   unsigned status_ = 400;  // for the failure the parser reports
   std::string conversation_;
+  bool conversation_seen_ = false;
   bool in_conversation_ = false;
-  bool conversation_done_ = false;
   bool file_done_ = false;
   FileRecord record_;
   std::unique_ptr<BlobWriter> writer_;
@@ -306,22 +303,22 @@ void ApiService::route_files(Request&& req,
   if (content) return download_content(req, file_id, std::move(respond));
   const std::string user = authenticate(req, respond);
   if (user.empty()) return;
-  download_link(req, file_id, user, std::move(respond));
+  download_link(file_id, user, std::move(respond));
 }
 
-void ApiService::download_link(const Request& req, const std::string& file_id,
+void ApiService::download_link(const std::string& file_id,
                                const std::string& user, Respond respond) {
+  // Non-members get the same 404 as for a file that does not exist.
   const auto file = store_.file(file_id);
-  if (!file) return respond(problem(404, "Not Found", "no such file"));
-  if (!store_.is_participant(file->conversation_id, user)) {
-    return respond(problem(403, "Forbidden",
-                           "only participants of the file's conversation may "
-                           "download it"));
+  if (!file || !store_.member_role(file->conversation_id, user)) {
+    return respond(problem(404, "Not Found", "no such file"));
   }
-  std::string base = options_.public_url;
-  if (base.empty()) {
-    const auto host = req[bhttp::field::host];
-    base = "http://" + std::string(host.data(), host.size());
+  // Never the request's Host: a forged one would make the API hand out
+  // links to another site.
+  std::string base;
+  {
+    std::lock_guard<std::mutex> lock(public_url_mutex_);
+    base = options_.public_url;
   }
   const std::int64_t ttl = options_.download_url_ttl_seconds;
   const std::string target = url_signer_.sign(

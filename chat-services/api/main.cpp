@@ -1,10 +1,16 @@
 // chat-api: the chat HTTP API on 8080, with vigil's /metrics and /health*
 // mounted on the same port.
-#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <stdexcept>
+#include <thread>
 #include <vigil/http/health.hpp>
 #include <vigil/process_collector.hpp>
 
@@ -18,21 +24,45 @@ namespace {
 constexpr const char* kService = "chat-api";
 
 /// The configured secret, or one generated once and kept in the data
-/// directory (mode 0600) so tokens survive restarts.
+/// directory so tokens survive restarts. The file is created with mode 0600
+/// (not chmod'ed after writing, which leaves a moment in which others may
+/// read it), exclusively: of two APIs starting at once, one writes it and
+/// the other reads what it wrote.
 std::string jwt_secret(const std::string& configured,
                        const std::string& data_dir) {
   if (!configured.empty()) return configured;
   const std::string path = data_dir + "/jwt.secret";
-  std::ifstream in(path);
-  std::string secret;
-  if (std::getline(in, secret) && secret.size() >= 32) return secret;
-  secret = chat::random_id("") + chat::random_id("");
-  {
-    std::ofstream out(path, std::ios::trunc);
-    out << secret << "\n";
+  const std::string fresh = chat::random_id("") + chat::random_id("");
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                      0600);
+  if (fd >= 0) {
+    const std::string line = fresh + "\n";
+    const bool written =
+        write(fd, line.data(), line.size()) ==
+            static_cast<ssize_t>(line.size()) &&
+        fsync(fd) == 0;
+    close(fd);
+    if (!written) {
+      unlink(path.c_str());
+      throw std::runtime_error("cannot write " + path);
+    }
+    return fresh;
   }
-  chmod(path.c_str(), 0600);
-  return secret;
+  if (errno != EEXIST) {
+    throw std::runtime_error("cannot create " + path + ": " +
+                             std::strerror(errno));
+  }
+  // Another process may be writing it right now: wait for the whole line.
+  std::string secret;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    std::ifstream in(path);
+    if (std::getline(in, secret) && secret.size() >= 32 && !in.eof()) {
+      return secret;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  throw std::runtime_error(path +
+                           " holds no secret of at least 32 characters");
 }
 
 }  // namespace
@@ -48,8 +78,9 @@ int main(int argc, char** argv) {
       .add("jwt-secret", "CHAT_JWT_SECRET", "",
            "HS256 secret, at least 32 bytes (default: generated once and "
            "kept in the data directory)")
-      .add("demo-users", "CHAT_DEMO_USERS", "true",
-           "create user_a/pass_a and user_b/pass_b (true/false)")
+      .add("demo-users", "CHAT_DEMO_USERS", "false",
+           "create user_a/pass_a and user_b/pass_b (true/false; only for "
+           "development stacks: anybody knows their passwords)")
       .add("password-iterations", "CHAT_PASSWORD_ITERATIONS", "600000",
            "PBKDF2-HMAC-SHA256 iterations for new passwords")
       .add("threads", "CHAT_API_THREADS", "2", "HTTP threads")
@@ -61,7 +92,12 @@ int main(int argc, char** argv) {
            "largest POST /v1/files body (413 beyond); it streams to disk")
       .add("public-url", "CHAT_PUBLIC_URL", "",
            "scheme and authority of download URLs, e.g. https://chat.example "
-           "(default: http:// and the request's Host)")
+           "(default: http://<bind>:<port>; never the request's Host)")
+      .add("max-group-members", "CHAT_MAX_GROUP_MEMBERS", "256",
+           "most members a group conversation may have")
+      .add("store-busy-timeout-ms", "CHAT_STORE_BUSY_TIMEOUT_MS", "5000",
+           "how long a request waits for the store's write lock before it "
+           "answers 503")
       .add("liveness-threshold-ms", "CHAT_API_LIVENESS_THRESHOLD_MS", "30000",
            "/health/live fails when the Kafka delivery loop has not turned "
            "for this long");
@@ -77,7 +113,10 @@ int main(int argc, char** argv) {
   return chat::run_service(kService, log, [&] {
     const std::string data_dir = flags.str("data-dir");
     std::filesystem::create_directories(data_dir);
-    auto store = chat::open_sqlite_store(data_dir + "/chat.db");
+    chat::SqliteStoreOptions store_options;
+    store_options.busy_timeout = std::chrono::milliseconds(
+        flags.integer("store-busy-timeout-ms", 10, 600000));
+    auto store = chat::open_sqlite_store(data_dir + "/chat.db", store_options);
     const chat::JwtSigner jwt(jwt_secret(flags.str("jwt-secret"), data_dir));
 
     vigil::Registry registry;
@@ -114,6 +153,8 @@ int main(int argc, char** argv) {
         static_cast<int>(flags.integer("password-iterations", 1000, 10000000));
     api_options.blobs = blobs.get();
     api_options.public_url = flags.str("public-url");
+    api_options.max_group_members =
+        static_cast<std::size_t>(flags.integer("max-group-members", 2, 100000));
     chat::ApiService api(*store, jwt, publisher, registry, log, api_options);
     if (demo_users == "true") api.create_demo_users();
 
@@ -137,7 +178,21 @@ int main(int argc, char** argv) {
         [&api](chat::Request&& req, chat::Respond respond) {
           api.handle(std::move(req), std::move(respond));
         },
-        signals);
+        signals, [&](std::uint16_t port) {
+          if (!api_options.public_url.empty()) return;
+          std::string host = flags.str("bind");
+          if (host == "0.0.0.0" || host == "::") {
+            vigil::LogLine(log, "warn", kService, "public_url_guessed")
+                .field("detail",
+                       "bound to every address: set --public-url for "
+                       "download links other hosts can follow")
+                .emit();
+            host = "127.0.0.1";
+          } else if (host.find(':') != std::string::npos) {
+            host = "[" + host + "]";
+          }
+          api.set_public_url("http://" + host + ":" + std::to_string(port));
+        });
     // Outstanding writes report back now, while the API that answers them
     // still exists.
     publisher.close();

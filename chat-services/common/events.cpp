@@ -56,6 +56,7 @@ std::string to_json(const MessageEvent& e) {
               {"timestamp", e.timestamp_ms}};
   if (!e.recipient_id.empty()) out["recipient_id"] = e.recipient_id;
   if (!e.file_id.empty()) out["file_id"] = e.file_id;
+  if (e.content_type != "text/plain") out["content_type"] = e.content_type;
   return out.dump();
 }
 
@@ -70,6 +71,7 @@ std::optional<MessageEvent> parse_message_event(std::string_view text,
       !read_string(*object, "content", e.content, why) ||
       !read_string(*object, "recipient_id", e.recipient_id, why, false) ||
       !read_string(*object, "file_id", e.file_id, why, false) ||
+      !read_string(*object, "content_type", e.content_type, why, false) ||
       !read_time(*object, "timestamp", e.timestamp_ms, why)) {
     return std::nullopt;
   }
@@ -87,6 +89,8 @@ std::optional<MessageEvent> parse_message_event(std::string_view text,
   } else if (!e.recipient_id.empty() &&
              !parse_recipient(e.recipient_id, channel)) {
     why = "invalid recipient_id";
+  } else if (!valid_media_type(e.content_type)) {
+    why = "invalid content_type";
   } else {
     return e;
   }
@@ -100,6 +104,7 @@ MessageRecord to_record(const MessageEvent& e) {
   record.sender_id = e.sender_id;
   record.recipient_id = e.recipient_id;
   record.content = e.content;
+  record.content_type = e.content_type;
   record.file_id = e.file_id;
   record.timestamp_ms = e.timestamp_ms;
   return record;

@@ -23,6 +23,7 @@ struct MessageEvent {
   std::string sender_id;
   std::string recipient_id;  // empty: none
   std::string content;
+  std::string content_type = "text/plain";
   std::string file_id;  // empty: none
   std::int64_t timestamp_ms = 0;
 };

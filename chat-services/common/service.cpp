@@ -54,11 +54,12 @@ int Signals::wait() const {
   return received;
 }
 
-void serve_until_signal(const std::string& name, HttpServerOptions options,
-                        vigil::Registry& registry,
-                        vigil::http::HealthRegistry& health,
-                        std::vector<std::string> routes, RequestHandler handler,
-                        const Signals& signals) {
+void serve_until_signal(
+    const std::string& name, HttpServerOptions options,
+    vigil::Registry& registry, vigil::http::HealthRegistry& health,
+    std::vector<std::string> routes, RequestHandler handler,
+    const Signals& signals,
+    const std::function<void(std::uint16_t)>& on_listening) {
   const std::string service = options.service;
   const vigil::LogSink log = options.log;
   vigil::http::Handler vigil_paths(registry, health);
@@ -92,6 +93,7 @@ void serve_until_signal(const std::string& name, HttpServerOptions options,
             });
   });
   server.start();
+  if (on_listening) on_listening(server.port());
   vigil::LogLine(log, "info", service, name + "_listening")
       .field("port", server.port())
       .emit();

@@ -3,7 +3,9 @@
 // before any thread starts (so they all inherit the mask) and wait for one.
 
 #include <csignal>
+#include <cstdint>
 #include <exception>
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -44,11 +46,13 @@ int run_service(const char* service, const vigil::LogSink& log, Body&& body) {
 /// Serves `handler` with vigil's /metrics and /health* mounted on the same
 /// port and `http_requests_*` metrics by route template, until one of
 /// `signals` arrives. Logs `<name>_listening` (with the port, which tests and
-/// scripts/stack.sh read) and `<name>_stopping`.
-void serve_until_signal(const std::string& name, HttpServerOptions options,
-                        vigil::Registry& registry,
-                        vigil::http::HealthRegistry& health,
-                        std::vector<std::string> routes, RequestHandler handler,
-                        const Signals& signals);
+/// scripts/stack.sh read) and `<name>_stopping`. `on_listening` learns the
+/// port once bound (it may differ from options.port when that is 0).
+void serve_until_signal(
+    const std::string& name, HttpServerOptions options,
+    vigil::Registry& registry, vigil::http::HealthRegistry& health,
+    std::vector<std::string> routes, RequestHandler handler,
+    const Signals& signals,
+    const std::function<void(std::uint16_t)>& on_listening = {});
 
 }  // namespace chat

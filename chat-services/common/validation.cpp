@@ -25,7 +25,8 @@ bool starts_with(std::string_view text, std::string_view prefix) {
 
 bool valid_conversation_id(std::string_view id) {
   return !id.empty() && id.size() <= 128 && all_of(id, [](char c) {
-    return alnum(c) || c == '_' || c == '.' || c == ':' || c == '-';
+    return alnum(c) || c == '_' || c == '.' || c == ':' || c == '-' ||
+           c == '+';
   });
 }
 
@@ -82,8 +83,19 @@ bool parse_recipient(std::string_view recipient, Channel& channel) {
   }
   channel = Channel::kLocal;
   return !recipient.empty() && recipient.size() <= 64 &&
-         all_of(recipient,
-                [](char c) { return alnum(c) || c == '_' || c == '-'; });
+         all_of(recipient, [](char c) {
+           return alnum(c) || c == '_' || c == '-' || c == '.';
+         });
+}
+
+bool valid_media_type(std::string_view type) {
+  const auto slash = type.find('/');
+  return slash != std::string_view::npos && slash > 0 &&
+         slash + 1 < type.size() && type.size() <= 255 &&
+         all_of(type, [](char c) {
+           const auto u = static_cast<unsigned char>(c);
+           return u >= 0x20 && u < 0x7f;
+         });
 }
 
 bool valid_username(std::string_view name) {
