@@ -315,9 +315,12 @@ up() {
   start_once broker "$BIN/chat-broker" --address-file "$STATE/broker.address"
   wait_for 30 broker test -s "$STATE/broker.address" ||
     die "broker did not start; see $(log_of broker)"
+  # Demo users (user_a/pass_a, user_b/pass_b) explicitly: the clients'
+  # scripts log in as them, and the binary does not create them by default.
   start api "$BIN/chat-api" --brokers "$(cat "$STATE/broker.address")" \
     --data-dir "$STATE/data" --port "${CHAT_API_PORT:-8080}" \
-    --password-iterations "${CHAT_PASSWORD_ITERATIONS:-600000}"
+    --password-iterations "${CHAT_PASSWORD_ITERATIONS:-600000}" \
+    --demo-users true
   start_router 1
   start_platform
   start_connectors
