@@ -7,7 +7,9 @@ the same config, rules and a target for every job, each target names a
 compose service listening on that port with a /health/ready healthcheck,
 the instance names are the ones scripts/stack.sh gives, Grafana gets the
 provisioning and dashboards where the provisioning looks for them, and
-every published port is on 127.0.0.1.
+every published port is on 127.0.0.1. Every chat service (the chat4all
+image) has a healthcheck on its own port's /health/ready with a tool the
+image installs, is restarted on failure, and none enables the demo users.
 """
 
 import json
@@ -34,6 +36,46 @@ def mounts(service):
     return dict(volume.split(":")[:2] for volume in service.get("volumes", []))
 
 
+# What the image's final stage installs, by apt-get install.
+def image_packages():
+    dockerfile = (MONITORING.parent / "chat-services" / "Dockerfile").read_text()
+    final_stage = dockerfile.rsplit("\nFROM ", 1)[1].replace("\\\n", " ")
+    installs = re.findall(r"apt-get install ([^&\n]*)", final_stage)
+    return {word for line in installs for word in line.split()
+            if not word.startswith("-")}
+
+
+def check_chat_service(name, service):
+    """Healthy means ready, on the service's own port, checked with a tool
+    in the image; restarted when it fails; no demo users."""
+    command = service["command"]
+    port = next((command[i + 1] for i, arg in enumerate(command[:-1])
+                 if arg in ("--port", "--metrics-port")), None)
+    if port is None:
+        fail(f"{name} has no --port or --metrics-port")
+    test = service.get("healthcheck", {}).get("test", [])
+    if not test or test[0] != "CMD":
+        fail(f"{name} has no healthcheck test [\"CMD\", ...]")
+    if f"http://127.0.0.1:{port}/health/ready" not in test:
+        fail(f"{name}'s healthcheck does not ask :{port}/health/ready")
+    tool = test[1]
+    if tool not in image_packages():
+        fail(f"{name}'s healthcheck runs {tool}, which the image lacks "
+             f"(chat-services/Dockerfile installs {sorted(image_packages())})")
+    if tool == "curl" and "-f" not in "".join(a for a in test if a.startswith("-")):
+        fail(f"{name}'s healthcheck must fail on HTTP errors (curl -f)")
+    if service.get("restart") != "on-failure":
+        fail(f"{name} must have restart: on-failure, not {service.get('restart')}")
+    environment = service.get("environment", {})
+    if str(environment.get("CHAT_DEMO_USERS", "false")).lower() != "false":
+        fail(f"{name} enables the demo users (CHAT_DEMO_USERS)")
+    if any(arg.startswith("--demo-users") for arg in command):
+        fail(f"{name} passes --demo-users")
+    if name == "chat-api" and "CHAT_DEMO_USERS" not in environment:
+        fail("chat-api must say CHAT_DEMO_USERS: \"false\" (whatever the "
+             "binary's default)")
+
+
 def main():
     compose = yaml.safe_load((MONITORING / "docker-compose.yml").read_text())
     services = compose["services"]
@@ -58,7 +100,8 @@ def main():
                         fail(f"{path.name}: no compose service {host}")
                     if port not in service["command"]:
                         fail(f"{host} does not listen on {port}")
-                    check = " ".join(service["healthcheck"]["test"])
+                    check = " ".join(
+                        service.get("healthcheck", {}).get("test", []))
                     if f":{port}/health/ready" not in check:
                         fail(f"{host}'s healthcheck is not /health/ready")
 
@@ -83,6 +126,15 @@ def main():
             fail(f"grafana must mount {source} at {target}")
     if environment["CHAT_PROMETHEUS_URL"] != "http://prometheus:9090":
         fail("grafana's datasource must be the compose Prometheus")
+
+    chat_services = {name: service for name, service in services.items()
+                     if service.get("build", {}).get("dockerfile")
+                     == "chat-services/Dockerfile"}
+    if sorted(chat_services) != sorted(STACK_NAMES):
+        fail(f"chat services {sorted(chat_services)} are not "
+             f"{sorted(STACK_NAMES)}")
+    for name, service in chat_services.items():
+        check_chat_service(name, service)
 
     for name, service in services.items():
         for published in service.get("ports", []):
