@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -176,6 +177,27 @@ class Files : public ::testing::Test {
     return chat_test::new_user(port_, kSecret, name);
   }
 
+  /// The group of alice and bob called `name` on the API at `port`, made
+  /// on first use: only members may upload to a conversation.
+  static std::string group(const std::string& name, int port = 0) {
+    port = port ? port : port_;
+    const std::string key = std::to_string(port) + "/" + name;
+    if (const auto it = groups_.find(key); it != groups_.end()) {
+      return it->second;
+    }
+    const User owner = port == port_ ? alice_ : login("user_a", "pass_a", port);
+    const User other = port == port_ ? bob_ : login("user_b", "pass_b", port);
+    const auto r = api_call(port, "POST", "/v1/conversations",
+                            json{{"type", "group"},
+                                 {"name", name},
+                                 {"participant_ids", {other.id}}}
+                                .dump(),
+                            owner.token);
+    EXPECT_TRUE(r && r->status == 201) << (r ? r->body : "no response");
+    if (!r || r->status != 201) return name;
+    return groups_[key] = json::parse(r->body)["conversation_id"];
+  }
+
   static std::optional<HttpResponse> upload(
       const User& user, const std::string& conversation,
       const std::string& filename, const std::string& content, int port = 0,
@@ -220,6 +242,7 @@ class Files : public ::testing::Test {
   static inline int small_port_ = 0;
   static inline User alice_;
   static inline User bob_;
+  static inline std::map<std::string, std::string> groups_;
 };
 
 TEST_F(Files, UploadThenDownloadGivesTheSameBytesAndChecksum) {
@@ -227,15 +250,16 @@ TEST_F(Files, UploadThenDownloadGivesTheSameBytesAndChecksum) {
   Sha256 sha;
   sha.update(content);
   const std::string checksum = sha.hex();
-  const json file = uploaded(alice_, "files-roundtrip", "photo.png", content);
-  EXPECT_EQ(file["conversation_id"], "files-roundtrip");
+  const json file =
+      uploaded(alice_, group("files-roundtrip"), "photo.png", content);
+  EXPECT_EQ(file["conversation_id"], group("files-roundtrip"));
   EXPECT_EQ(file["filename"], "photo.png");
   EXPECT_EQ(file["size"], content.size());
   EXPECT_EQ(file["content_type"], "text/plain");
   EXPECT_EQ(file["checksum"], checksum);
   EXPECT_TRUE(file.contains("uploaded_at"));
   const std::string file_id = file["file_id"];
-  EXPECT_TRUE(fs::exists(data_dir() + "/files/files-roundtrip/" + file_id));
+  EXPECT_TRUE(fs::exists(data_dir() + "/files/" + file_id));
 
   const std::string target = download_target(alice_, file_id);
   ASSERT_FALSE(target.empty());
@@ -253,7 +277,7 @@ TEST_F(Files, UploadThenDownloadGivesTheSameBytesAndChecksum) {
 
 TEST_F(Files, RangesAreServed) {
   const std::string content = Bytes(2).next(10000);
-  const json file = uploaded(alice_, "files-range", "r.bin", content);
+  const json file = uploaded(alice_, group("files-range"), "r.bin", content);
   const std::string target = download_target(alice_, file["file_id"]);
   auto range = [&](const std::string& value) {
     return chat_test::http_request(port_, "GET", target, {},
@@ -280,7 +304,7 @@ TEST_F(Files, RangesAreServed) {
 }
 
 TEST_F(Files, ExpiredOrTamperedUrlsAreForbidden) {
-  const json file = uploaded(alice_, "files-signed", "s.txt", "secret");
+  const json file = uploaded(alice_, group("files-signed"), "s.txt", "secret");
   const std::string file_id = file["file_id"];
   const std::string target = download_target(alice_, file_id);
   ASSERT_EQ(chat_test::http_get(port_, target)->status, 200);
@@ -291,7 +315,7 @@ TEST_F(Files, ExpiredOrTamperedUrlsAreForbidden) {
   const auto expires_at = target.find("expires=") + 8;
   std::string later = target;
   later[expires_at] = later[expires_at] == '9' ? '8' : '9';
-  const json other = uploaded(alice_, "files-signed", "o.txt", "other");
+  const json other = uploaded(alice_, group("files-signed"), "o.txt", "other");
   std::string other_file = target;
   other_file.replace(other_file.find(file_id), file_id.size(),
                      other["file_id"].get<std::string>());
@@ -319,7 +343,7 @@ TEST_F(Files, ExpiredOrTamperedUrlsAreForbidden) {
 }
 
 TEST_F(Files, ClientFilenamesNeverBecomePaths) {
-  const std::string conversation = "files-traversal";
+  const std::string conversation = group("files-traversal");
   std::vector<std::string> ids;
   for (const char* name :
        {"../../../../evil.sh", "..\\..\\evil.bat", "/etc/passwd", "..", ".",
@@ -338,20 +362,18 @@ TEST_F(Files, ClientFilenamesNeverBecomePaths) {
   EXPECT_EQ(json::parse(upload(alice_, conversation, "../../../../evil.sh", "x")
                             ->body)["filename"],
             "evil.sh");
-  // On disk only files/<conversation>/<file_id> exist, whatever the names.
-  const auto on_disk = files_under(data_dir() + "/files/" + conversation);
-  EXPECT_EQ(on_disk.size(), ids.size() + 1);
+  // On disk only files/<file_id> exist, whatever the names.
+  const auto on_disk = files_under(data_dir() + "/files");
   for (const auto& id : ids) {
     EXPECT_NE(std::find(on_disk.begin(), on_disk.end(), id), on_disk.end());
+  }
+  for (const auto& path : on_disk) {
+    EXPECT_EQ(path.rfind("f_", 0), 0u) << path;
   }
   for (const auto& path : files_under(dir_->path())) {
     EXPECT_EQ(path.find("evil"), std::string::npos) << path;
     EXPECT_EQ(path.find("passwd"), std::string::npos) << path;
   }
-  // The conversation ".." is a valid id; its files stay inside the store.
-  const json dots = uploaded(alice_, "..", "x", "dots");
-  EXPECT_TRUE(fs::exists(data_dir() + "/files/%2E./" +
-                         dots["file_id"].get<std::string>()));
   // The name reaches the download only as an encoded parameter.
   const auto r =
       chat_test::http_get(port_, download_target(alice_, ids.front()));
@@ -359,17 +381,20 @@ TEST_F(Files, ClientFilenamesNeverBecomePaths) {
             "attachment; filename*=UTF-8''evil.sh");
 }
 
-TEST_F(Files, OnlyParticipantsMayUploadOrDownload) {
-  const json file = uploaded(alice_, "files-private", "mine.txt", "private");
+TEST_F(Files, OnlyMembersMayUploadOrDownload) {
+  const std::string conversation = group("files-private");
+  const json file = uploaded(alice_, conversation, "mine.txt", "private");
   const User mallory = new_user("mallory_files");
-  auto r = upload(mallory, "files-private", "x.txt", "intruder");
+  const auto stored = files_under(data_dir() + "/files").size();
+  // To a stranger the conversation and its files do not exist.
+  auto r = upload(mallory, conversation, "x.txt", "intruder");
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 403);
+  EXPECT_EQ(r->status, 404);
   r = api_call(port_, "GET",
                "/v1/files/" + file["file_id"].get<std::string>() + "/download",
                {}, mallory.token);
-  EXPECT_EQ(r->status, 403);
-  EXPECT_EQ(files_under(data_dir() + "/files/files-private").size(), 1u);
+  EXPECT_EQ(r->status, 404);
+  EXPECT_EQ(files_under(data_dir() + "/files").size(), stored);
   // Without a token nothing happens at all.
   r = chat_test::http_request(
       port_, "POST", "/v1/files",
@@ -379,15 +404,26 @@ TEST_F(Files, OnlyParticipantsMayUploadOrDownload) {
   r = api_call(port_, "GET",
                "/v1/files/" + file["file_id"].get<std::string>() + "/download");
   EXPECT_EQ(r->status, 401);
-  // The file part must come after conversation_id.
+  // The fields may come in either order (curl and k6 send the file first),
+  // but the form must name a conversation.
+  const std::string file_part =
+      "--" + kBoundary +
+      "\r\nContent-Disposition: form-data; name=\"file\"; "
+      "filename=\"a\"\r\n\r\nx\r\n";
+  const std::vector<std::string> multipart = {
+      "Authorization: Bearer " + alice_.token,
+      "Content-Type: multipart/form-data; boundary=" + kBoundary};
   r = chat_test::http_request(
       port_, "POST", "/v1/files",
-      "--" + kBoundary +
-          "\r\nContent-Disposition: form-data; name=\"file\"; "
-          "filename=\"a\"\r\n\r\nx" +
-          kFormTail,
-      {"Authorization: Bearer " + alice_.token,
-       "Content-Type: multipart/form-data; boundary=" + kBoundary});
+      file_part + "--" + kBoundary +
+          "\r\nContent-Disposition: form-data; name=\"conversation_id\""
+          "\r\n\r\n" +
+          conversation + kFormTail,
+      multipart);
+  EXPECT_EQ(r->status, 201) << r->body;
+  r = chat_test::http_request(port_, "POST", "/v1/files",
+                              file_part + "--" + kBoundary + "--\r\n",
+                              multipart);
   EXPECT_EQ(r->status, 400);
   r = chat_test::http_request(port_, "POST", "/v1/files", "{}",
                               {"Authorization: Bearer " + alice_.token,
@@ -396,7 +432,7 @@ TEST_F(Files, OnlyParticipantsMayUploadOrDownload) {
 }
 
 TEST_F(Files, MessagesCarryFilesOfTheirConversation) {
-  const std::string conversation = "files-messages";
+  const std::string conversation = group("files-messages");
   const json file = uploaded(alice_, conversation, "doc.pdf", "%PDF-1.4");
   json message = {{"conversation_id", conversation},
                   {"sender_id", alice_.id},
@@ -407,7 +443,7 @@ TEST_F(Files, MessagesCarryFilesOfTheirConversation) {
       api_call(port_, "POST", "/v1/messages", message.dump(), alice_.token);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
-  const json elsewhere = uploaded(alice_, "files-elsewhere", "e.txt", "e");
+  const json elsewhere = uploaded(alice_, group("files-elsewhere"), "e.txt", "e");
   message["file_id"] = elsewhere["file_id"];
   EXPECT_EQ(
       api_call(port_, "POST", "/v1/messages", message.dump(), alice_.token)
@@ -417,8 +453,8 @@ TEST_F(Files, MessagesCarryFilesOfTheirConversation) {
   r = api_call(port_, "POST", "/v1/messages", message.dump(), alice_.token);
   ASSERT_EQ(r->status, 202) << r->body;
 
-  // Once stored, the message lists the file, and the recipient (now a
-  // participant) may download it.
+  // Once stored, the message lists the file, and the recipient (a member)
+  // may download it.
   json history;
   ASSERT_TRUE(eventually(
       [&] {
@@ -455,7 +491,8 @@ TEST_F(Files, UploadsOverTheLimitAre413AndLeaveNothing) {
   // Chunked, so the server finds out while the file is being written.
   Bytes bytes(3);
   int pieces = 0;
-  const std::string head = form_head("files-big", "big.bin", "text/plain");
+  const std::string head =
+      form_head(group("files-big", small_port_), "big.bin", "text/plain");
   r = chat_test::http_request_streamed(
       small_port_, "POST", "/v1/files",
       {"Authorization: Bearer " + user.token,
@@ -476,7 +513,8 @@ TEST_F(Files, UploadsOverTheLimitAre413AndLeaveNothing) {
   EXPECT_EQ(r->status, 413) << r->body;
   EXPECT_TRUE(files_under(small_dir).empty());
   // The same file under the limit is stored.
-  EXPECT_EQ(upload(user, "files-big", "ok.bin", bytes.next(1000), small_port_)
+  EXPECT_EQ(upload(user, group("files-big", small_port_), "ok.bin",
+                   bytes.next(1000), small_port_)
                 ->status,
             201);
   EXPECT_EQ(files_under(small_dir).size(), 1u);
@@ -494,7 +532,7 @@ TEST_F(Files, AGigabyteUploadDoesNotGrowMemory) {
   ASSERT_GT(before_kib, 0);
 
   const std::string head =
-      form_head("files-gigabyte", "big.bin", "application/octet-stream");
+      form_head(group("files-gigabyte"), "big.bin", "application/octet-stream");
   const std::uint64_t length = head.size() + kFileBytes + kFormTail.size();
   Bytes bytes(4);
   Sha256 sha;
@@ -537,8 +575,7 @@ TEST_F(Files, AGigabyteUploadDoesNotGrowMemory) {
       before_kib, peak_kib, growth_kib);
   EXPECT_LT(growth_kib, 64 * 1024);
   // The gigabyte is not needed any more.
-  fs::remove(data_dir() + "/files/files-gigabyte/" +
-             file["file_id"].get<std::string>());
+  fs::remove(data_dir() + "/files/" + file["file_id"].get<std::string>());
 }
 
 }  // namespace

@@ -46,7 +46,9 @@ std::unique_ptr<Process> start_api(const std::string& bin_dir,
                                    "--jwt-secret",
                                    secret,
                                    "--password-iterations",
-                                   "1000"};
+                                   "1000",
+                                   "--demo-users",
+                                   "true"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return std::make_unique<Process>(argv, log);
 }

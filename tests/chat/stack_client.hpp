@@ -28,7 +28,7 @@ std::string start_broker(std::unique_ptr<Process>& broker,
 
 /// Starts `bin_dir`/chat-api on a free port of 127.0.0.1, with `secret` for
 /// tokens, its data in `data_dir`, a cheap password hash (tests log in a
-/// lot) and `extra` arguments, logging to `log`.
+/// lot), the demo users and `extra` arguments, logging to `log`.
 std::unique_ptr<Process> start_api(const std::string& bin_dir,
                                    const std::string& brokers,
                                    const std::string& data_dir,

@@ -169,7 +169,7 @@ TEST_F(Stack, ThousandMessagesStoredOnceInOrderWithPagination) {
   EXPECT_EQ(body["messages"][0]["message_id"], sent["e2e-0"][40]);
 }
 
-TEST_F(Stack, OnlyParticipantsReadAConversation) {
+TEST_F(Stack, OnlyMembersReadAConversation) {
   const User a = login("user_a", "pass_a");
   const User carol = new_user("carol");
   const std::string id =
@@ -181,6 +181,25 @@ TEST_F(Stack, OnlyParticipantsReadAConversation) {
       call("GET", "/v1/conversations/private-1/messages", {}, carol.token);
   ASSERT_TRUE(stranger);
   EXPECT_EQ(stranger->status, 404);
+  // As reproduced against the old stack: the stranger posts once (that used
+  // to make her a participant), then reads again once routers have stored
+  // everything there is.
+  auto post = call("POST", "/v1/messages",
+                   json{{"conversation_id", "private-1"},
+                        {"sender_id", carol.id},
+                        {"content", "let me in"}}
+                       .dump(),
+                   carol.token);
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 403) << post->body;
+  ASSERT_FALSE(send(a, "private-1", "still just for b").empty());
+  ASSERT_TRUE(
+      eventually([&] { return history_ids(a, "private-1").size() == 2; }, 30s));
+  stranger =
+      call("GET", "/v1/conversations/private-1/messages", {}, carol.token);
+  EXPECT_EQ(stranger->status, 404);
+  EXPECT_EQ(call("GET", "/v1/conversations/private-1", {}, carol.token)->status,
+            404);
   auto missing =
       call("GET", "/v1/conversations/nope/messages", {}, carol.token);
   ASSERT_TRUE(missing);
