@@ -31,10 +31,10 @@ token() {
 subject() {  # the user id inside a JWT
   python3 -c "import base64,json,sys; p=sys.argv[1].split('.')[1]; p+='='*(-len(p)%4); print(json.loads(base64.urlsafe_b64decode(p))['sub'])" "$1"
 }
-send() {  # send TOKEN SENDER RECIPIENT TEXT [CONVERSATION]
+send() {  # send TOKEN SENDER RECIPIENT TEXT CONVERSATION
   curl -sf -X POST "$api/v1/messages" -H "Authorization: Bearer $1" \
     -H 'Content-Type: application/json' \
-    -d "{\"conversation_id\":\"${5:-demo}\",\"sender_id\":\"$2\",\"recipient_id\":\"$3\",\"content\":\"$4\"}"
+    -d "{\"conversation_id\":\"$5\",\"sender_id\":\"$2\",\"recipient_id\":\"$3\",\"content\":\"$4\"}"
   echo
 }
 
@@ -42,18 +42,23 @@ token_a=$(token user_a pass_a)
 token_b=$(token user_b pass_b)
 user_a=$(subject "$token_a")
 user_b=$(subject "$token_b")
+echo "demo: user_a opens a private conversation with user_b (only its members may read it)"
+conversation=$(curl -sf -X POST "$api/v1/conversations" -H "Authorization: Bearer $token_a" \
+  -H 'Content-Type: application/json' \
+  -d "{\"type\":\"private\",\"participant_ids\":[\"$user_b\"]}" | json '["conversation_id"]')
+echo "demo: conversation $conversation"
 echo "demo: user_a sends three messages to user_b (202 = Kafka has them)"
-send "$token_a" "$user_a" "$user_b" "Hi b, this went API -> Kafka -> router -> SQLite."
-send "$token_a" "$user_a" "$user_b" "Every hop is measured by vigil."
-send "$token_b" "$user_b" "$user_a" "Got it!"
+send "$token_a" "$user_a" "$user_b" "Hi b, this went API -> Kafka -> router -> SQLite." "$conversation"
+send "$token_a" "$user_a" "$user_b" "Every hop is measured by vigil." "$conversation"
+send "$token_b" "$user_b" "$user_a" "Got it!" "$conversation"
 for _ in $(seq 1 50); do
-  returned=$(curl -sf "$api/v1/conversations/demo/messages" \
+  returned=$(curl -sf "$api/v1/conversations/$conversation/messages" \
     -H "Authorization: Bearer $token_b" | json '["pagination"]["returned"]' 2>/dev/null || echo 0)
   [ "$returned" -ge 3 ] && break
   sleep 0.2
 done
 echo "demo: the conversation as user_b reads it"
-curl -sf "$api/v1/conversations/demo/messages" -H "Authorization: Bearer $token_b" |
+curl -sf "$api/v1/conversations/$conversation/messages" -H "Authorization: Bearer $token_b" |
   python3 -m json.tool
 
 echo "demo: user_a writes to a WhatsApp and an Instagram user (via the connectors)"
