@@ -6,6 +6,7 @@
 #include <boost/beast/core.hpp>
 #include <charconv>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -29,9 +30,23 @@ struct HttpServer::Shared {
   std::mutex mutex;
   std::set<std::shared_ptr<void>> awaiting;
   bool stopped = false;
+  /// Open connections by client address (for max_connections_per_address);
+  /// addresses without connections are erased, so it stays small.
+  std::mutex address_mutex;
+  std::map<net::ip::address, std::size_t> per_address;
 
   Shared(HttpServerOptions o, RequestHandler h)
       : options(std::move(o)), handler(std::move(h)) {}
+  /// Counts a connection from `address`; returns how many it has now.
+  std::size_t add_connection(const net::ip::address& address) {
+    std::lock_guard<std::mutex> lock(address_mutex);
+    return ++per_address[address];
+  }
+  void remove_connection(const net::ip::address& address) {
+    std::lock_guard<std::mutex> lock(address_mutex);
+    const auto it = per_address.find(address);
+    if (it != per_address.end() && --it->second == 0) per_address.erase(it);
+  }
   bool hold(std::shared_ptr<void> session) {
     std::lock_guard<std::mutex> lock(mutex);
     if (stopped) return false;
@@ -135,28 +150,53 @@ Response json_response(unsigned status, std::string body) {
 
 namespace {
 
+/// An RFC 9457 problem response (`detail` must need no JSON escaping).
+Response problem(unsigned status, std::string_view title,
+                 const std::string& detail) {
+  Response res = json_response(
+      status, std::string(R"({"type":"about:blank","title":")") +
+                  std::string(title) + R"(","status":)" +
+                  std::to_string(status) + R"(,"detail":")" + detail + R"("})");
+  res.set(bhttp::field::content_type, "application/problem+json");
+  return res;
+}
+
+long long milliseconds(std::chrono::milliseconds d) {
+  return static_cast<long long>(d.count());
+}
+
 class Session : public std::enable_shared_from_this<Session> {
   static constexpr std::size_t kStreamChunk = 64 * 1024;
+  static constexpr std::size_t kFirstRead = 4096;
 
  public:
-  Session(tcp::socket socket, std::shared_ptr<HttpServer::Shared> shared)
+  /// Counted in Shared (connections, per_address) by the acceptor already.
+  Session(tcp::socket socket, net::ip::address address,
+          std::shared_ptr<HttpServer::Shared> shared)
       : stream_(std::move(socket)),
+        handler_timer_(stream_.get_executor()),
         shared_(std::move(shared)),
-        id_(shared_->next_id++) {}
-  ~Session() { --shared_->connections; }
+        id_(shared_->next_id++),
+        address_(std::move(address)) {}
+  ~Session() {
+    shared_->remove_connection(address_);
+    --shared_->connections;
+  }
 
   void start() {
     net::dispatch(stream_.get_executor(),
                   [self = shared_from_this()] { self->read(); });
   }
 
-  /// Answers and closes: for connections over the cap.
-  void refuse() {
-    Response res =
-        json_response(503, R"({"title":"Service Unavailable","status":503,)"
-                           R"("detail":"too many connections"})");
+  /// Answers and closes: for connections over a cap.
+  void refuse(const std::string& detail) {
+    Response res = problem(503, "Service Unavailable", detail);
+    res.set(bhttp::field::retry_after, "1");
     res.keep_alive(false);
-    write(std::move(res));
+    net::dispatch(stream_.get_executor(),
+                  [self = shared_from_this(), res = std::move(res)]() mutable {
+                    self->write(std::move(res));
+                  });
   }
 
  private:
@@ -169,9 +209,25 @@ class Session : public std::enable_shared_from_this<Session> {
     // boost::none: Boost 1.74 compares a Content-Length against it as an
     // optional, and every value is greater than none.)
     header_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-    // The idle timeout covers the wait for a request; once bytes arrive the
-    // read timeout bounds the rest (see on_header).
+    // A pipelined request has begun already.
+    if (buffer_.size() > 0) return read_header();
+    // The idle timeout covers the wait for a request's first bytes, read
+    // here so that header_timeout can start when they arrive. (tcp_stream
+    // timeouts are deadlines for everything started until the next
+    // expires_after, not per read.)
     stream_.expires_after(shared_->options.idle_timeout);
+    stream_.async_read_some(
+        buffer_.prepare(kFirstRead),
+        [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+          // Idle too long or the client left: nothing to answer.
+          if (ec) return self->close();
+          self->buffer_.commit(n);
+          self->read_header();
+        });
+  }
+
+  void read_header() {
+    stream_.expires_after(shared_->options.header_timeout);
     bhttp::async_read_header(
         stream_, buffer_, *header_parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -180,6 +236,20 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_header(beast::error_code ec) {
+    if (ec == beast::error::timeout) {
+      // tcp_stream closed the socket: nothing can be answered.
+      vigil::LogLine(shared_->options.log, "warn", shared_->options.service,
+                     "request_rejected")
+          .field("conn", id_)
+          .field("remote", address_.to_string())
+          .field("status", 408)
+          .field("reason", "header not complete within " +
+                               std::to_string(milliseconds(
+                                   shared_->options.header_timeout)) +
+                               " ms")
+          .emit();
+      return close();
+    }
     if (ec) return fail_read(ec);
     stream_.expires_after(shared_->options.read_timeout);
     StreamDecision decision;
@@ -227,6 +297,8 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_parser_.emplace(std::move(*header_parser_));
     stream_parser_->body_limit(body_limit_);
     if (!chunk_) chunk_ = std::make_unique<char[]>(kStreamChunk);
+    rate_window_start_ = std::chrono::steady_clock::now();
+    rate_window_bytes_ = 0;
     if (!expects_continue) return read_chunk();
     static constexpr std::string_view kContinue =
         "HTTP/1.1 100 Continue\r\n\r\n";
@@ -258,6 +330,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) return fail_read(ec);
     const std::size_t received =
         kStreamChunk - stream_parser_->get().body().size;
+    rate_window_bytes_ += received;
+    if (!stream_parser_->is_done() && too_slow()) return upload_too_slow();
     if (received > 0) {
       std::optional<Response> stop;
       try {
@@ -277,18 +351,51 @@ class Session : public std::enable_shared_from_this<Session> {
     read_chunk();
   }
 
+  /// Whether the streamed body arrives slower than
+  /// min_upload_bytes_per_second: checked once a window of read_timeout has
+  /// passed, then a new window starts (the first is the grace period).
+  bool too_slow() {
+    const std::uint64_t rate = shared_->options.min_upload_bytes_per_second;
+    if (rate == 0) return false;
+    const auto now = std::chrono::steady_clock::now();
+    const auto elapsed = now - rate_window_start_;
+    if (elapsed < shared_->options.read_timeout) return false;
+    const double seconds = std::chrono::duration<double>(elapsed).count();
+    if (static_cast<double>(rate_window_bytes_) <
+        static_cast<double>(rate) * seconds) {
+      return true;
+    }
+    rate_window_start_ = now;
+    rate_window_bytes_ = 0;
+    return false;
+  }
+
+  void upload_too_slow() {
+    const std::string detail =
+        "request body slower than " +
+        std::to_string(shared_->options.min_upload_bytes_per_second) +
+        " bytes/s";
+    sink_->rejected(408);
+    sink_.reset();
+    vigil::LogLine(shared_->options.log, "warn", shared_->options.service,
+                   "request_rejected")
+        .field("conn", id_)
+        .field("remote", address_.to_string())
+        .field("status", 408)
+        .field("reason", detail)
+        .emit();
+    Response res = problem(408, "Request Timeout", detail);
+    res.keep_alive(false);
+    unread_body_ = true;
+    write(std::move(res));
+  }
+
   void finish_stream() {
     const bool keep_alive = stream_parser_->get().keep_alive();
     stream_parser_.reset();
     auto sink = std::move(sink_);
-    stream_.expires_never();
-    auto self = shared_from_this();
-    if (!shared_->hold(self)) return close();
-    try {
-      sink->finish(make_respond(keep_alive));
-    } catch (const std::exception& e) {
-      handler_failed(e);
-    }
+    await_response(keep_alive,
+                   [&sink](Respond respond) { sink->finish(respond); });
   }
 
   void fail_read(beast::error_code ec) {
@@ -318,17 +425,14 @@ class Session : public std::enable_shared_from_this<Session> {
     vigil::LogLine(shared_->options.log, "warn", shared_->options.service,
                    "request_rejected")
         .field("conn", id_)
+        .field("remote", address_.to_string())
         .field("status", status)
         .field("reason", ec.message())
         .emit();
     const char* title = status == 413   ? "Content Too Large"
                         : status == 431 ? "Request Header Fields Too Large"
                                         : "Bad Request";
-    Response res = json_response(
-        status, std::string(R"({"type":"about:blank","title":")") + title +
-                    R"(","status":)" + std::to_string(status) +
-                    R"(,"detail":")" + detail + R"("})");
-    res.set(bhttp::field::content_type, "application/problem+json");
+    Response res = problem(status, title, detail);
     res.keep_alive(false);
     unread_body_ = true;
     write(std::move(res));
@@ -339,29 +443,76 @@ class Session : public std::enable_shared_from_this<Session> {
     Request req = parser_->release();
     parser_.reset();
     const bool keep_alive = req.keep_alive();
+    await_response(keep_alive, [this, &req](Respond respond) {
+      shared_->handler(std::move(req), std::move(respond));
+    });
+  }
+
+  /// Passes the Respond for the request just read to `call` (the handler or
+  /// the sink's finish) and waits up to handler_timeout for it.
+  template <class Call>
+  void await_response(bool keep_alive, Call&& call) {
     stream_.expires_never();  // the handler may take its time (Kafka acks)
-    auto self = shared_from_this();
-    if (!shared_->hold(self)) return close();
+    if (!shared_->hold(shared_from_this())) return close();
+    awaiting_ = ++requests_;
+    if (shared_->options.handler_timeout.count() > 0) {
+      handler_timer_.expires_after(shared_->options.handler_timeout);
+      handler_timer_.async_wait(
+          [weak = weak_from_this(), request = awaiting_](beast::error_code ec) {
+            auto self = weak.lock();
+            if (ec || !self || !self->claim(request)) return;
+            self->handler_timed_out();
+          });
+    }
     try {
-      shared_->handler(std::move(req), make_respond(keep_alive));
+      call(make_respond(keep_alive));
     } catch (const std::exception& e) {
       handler_failed(e);
     }
   }
 
+  /// On the strand: whether `request` still awaits its answer, which the
+  /// caller then gives. Exactly one of the Respond, the handler timeout and
+  /// handler_failed wins; the others find it answered.
+  bool claim(std::uint64_t request) {
+    if (request == 0 || request != awaiting_) return false;
+    awaiting_ = 0;
+    handler_timer_.cancel();
+    shared_->release(shared_from_this());
+    return true;
+  }
+
   /// The Respond for the request just read: it answers on this session's
-  /// executor, unless the server stopped meanwhile.
+  /// executor, unless the server stopped, the handler timed out or it was
+  /// answered already.
   Respond make_respond(bool keep_alive) {
-    return [weak = weak_from_this(), keep_alive](Response res) {
+    return [weak = weak_from_this(), keep_alive,
+            request = awaiting_](Response res) {
       auto session = weak.lock();
       if (!session) return;  // the server stopped meanwhile
       res.keep_alive(keep_alive && res.keep_alive());
       net::post(session->stream_.get_executor(),
-                [session, res = std::move(res)]() mutable {
-                  session->shared_->release(session);
-                  session->write(std::move(res));
+                [session, request, res = std::move(res)]() mutable {
+                  if (session->claim(request)) {
+                    session->write(std::move(res));
+                  }
                 });
     };
+  }
+
+  void handler_timed_out() {
+    const auto timeout = shared_->options.handler_timeout;
+    vigil::LogLine(shared_->options.log, "error", shared_->options.service,
+                   "handler_timeout")
+        .field("conn", id_)
+        .field("timeout_ms", milliseconds(timeout))
+        .emit();
+    Response res = problem(
+        503, "Service Unavailable",
+        "no response within " + std::to_string(milliseconds(timeout)) + " ms");
+    res.set(bhttp::field::retry_after, "1");
+    res.keep_alive(false);
+    write(std::move(res));
   }
 
   void handler_failed(const std::exception& e) {
@@ -370,7 +521,8 @@ class Session : public std::enable_shared_from_this<Session> {
         .field("conn", id_)
         .field("error", e.what())
         .emit();
-    shared_->release(shared_from_this());
+    // A Respond the handler called before it threw finds it answered.
+    claim(awaiting_);
     Response res =
         json_response(500, R"({"title":"Internal Server Error","status":500})");
     res.keep_alive(false);
@@ -431,8 +583,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::tcp_stream stream_;
+  net::steady_timer handler_timer_;  // on stream_'s strand
   std::shared_ptr<HttpServer::Shared> shared_;
   std::uint64_t id_;
+  net::ip::address address_;  // the client's
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::empty_body>> header_parser_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -442,6 +596,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint64_t body_limit_ = 0;   // of the current request
   bool unread_body_ = false;       // answered before reading the body
   std::shared_ptr<Response> response_;
+  std::uint64_t requests_ = 0;  // passed to the handler so far
+  std::uint64_t awaiting_ = 0;  // the request awaiting Respond, 0 if none
+  // The current window of min_upload_bytes_per_second.
+  std::chrono::steady_clock::time_point rate_window_start_;
+  std::uint64_t rate_window_bytes_ = 0;
 };
 
 }  // namespace
@@ -449,7 +608,8 @@ class Session : public std::enable_shared_from_this<Session> {
 HttpServer::HttpServer(HttpServerOptions options, RequestHandler handler)
     : io_(static_cast<int>(options.threads)),
       shared_(std::make_shared<Shared>(std::move(options), std::move(handler))),
-      acceptor_(io_) {}
+      acceptor_(net::make_strand(io_)),
+      accept_timer_(acceptor_.get_executor()) {}
 
 HttpServer::~HttpServer() { stop(); }
 
@@ -477,14 +637,20 @@ void HttpServer::start() {
 void HttpServer::accept() {
   acceptor_.async_accept(
       net::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
-        if (ec) {
-          if (!stopped_) accept();
-          return;
-        }
+        if (stopped_) return;
+        if (ec) return accept_failed(ec);
+        accept_delay_ = std::chrono::milliseconds(0);
+        beast::error_code endpoint_ec;
+        const auto remote = socket.remote_endpoint(endpoint_ec);
+        if (endpoint_ec) return accept();  // the client left already
         const std::size_t open = ++shared_->connections;
-        auto session = std::make_shared<Session>(std::move(socket), shared_);
+        const std::size_t from = shared_->add_connection(remote.address());
+        auto session = std::make_shared<Session>(std::move(socket),
+                                                 remote.address(), shared_);
         if (open > shared_->options.max_connections) {
-          session->refuse();
+          session->refuse("too many connections");
+        } else if (from > shared_->options.max_connections_per_address) {
+          session->refuse("too many connections from your address");
         } else {
           session->start();
         }
@@ -492,11 +658,31 @@ void HttpServer::accept() {
       });
 }
 
+/// Out of file descriptors (EMFILE, ENFILE) or memory, the pending
+/// connection stays queued and accepting again at once fails again at once:
+/// back off instead of spinning a core, 50 ms doubling to 1 s.
+void HttpServer::accept_failed(const beast::error_code& ec) {
+  constexpr std::chrono::milliseconds kFirst{50};
+  constexpr std::chrono::milliseconds kMost{1000};
+  accept_delay_ =
+      accept_delay_.count() == 0 ? kFirst : std::min(accept_delay_ * 2, kMost);
+  vigil::LogLine(shared_->options.log, "error", shared_->options.service,
+                 "accept_failed")
+      .field("error", ec.message())
+      .field("retry_ms", milliseconds(accept_delay_))
+      .emit();
+  accept_timer_.expires_after(accept_delay_);
+  accept_timer_.async_wait([this](beast::error_code wait_ec) {
+    if (!wait_ec && !stopped_) accept();
+  });
+}
+
 void HttpServer::stop() {
   if (stopped_.exchange(true)) return;
-  net::post(io_, [this] {
+  net::post(acceptor_.get_executor(), [this] {
     beast::error_code ignored;
     acceptor_.close(ignored);
+    accept_timer_.cancel();
   });
   io_.stop();
   for (auto& t : threads_) {

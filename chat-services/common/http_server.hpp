@@ -1,6 +1,7 @@
 #pragma once
 // The HTTP server the chat services share (Boost.Beast): keep-alive, size
-// limits, timeouts, a connection cap, and handlers that may answer later
+// limits, timeouts against slow or stalled clients and handlers, connection
+// caps (overall and per client address), and handlers that may answer later
 // from another thread (the API answers once Kafka acknowledged a write).
 // Chosen requests stream their bodies to a BodySink instead of memory, and a
 // response body may stream from a ByteSource: uploads and downloads of any
@@ -10,6 +11,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/optional.hpp>
 #include <chrono>
@@ -132,15 +134,50 @@ struct HttpServerOptions {
   StreamRoute stream_route;
   std::uint64_t max_stream_bytes = 2ULL << 30;  // 413 beyond
   std::chrono::milliseconds read_timeout{10000};
+  /// Bounds the wait for the first byte of a request (a fresh connection's
+  /// or the next one on a kept-alive connection); nothing is answered.
   std::chrono::milliseconds idle_timeout{60000};
+  /// Bounds reading a request's header, from its first byte to the blank
+  /// line, however the client trickles it. Otherwise only idle_timeout would
+  /// bound it, and a client sending a byte every few seconds (slowloris)
+  /// would hold each connection that long per request. On timeout the
+  /// connection is closed without an answer (the stream is already shut)
+  /// and request_rejected logged. Real clients send a header in one or two
+  /// packets: 10 s is plenty on a slow link.
+  std::chrono::milliseconds header_timeout{10000};
+  /// Streamed bodies (stream_route) slower than this are cut off: 408, the
+  /// sink is rejected(408), the connection closed. read_timeout alone lets
+  /// a client send one byte every read_timeout - 1 ms for ever. The rate is
+  /// measured over windows of at least read_timeout (the first one is the
+  /// grace period, e.g. for TCP slow start), so a burst cannot buy a long
+  /// trickle afterwards. 1 KiB/s is far below any real upload. 0: no limit.
+  std::uint64_t min_upload_bytes_per_second = 1024;
+  /// A handler (or BodySink::finish) that has not called Respond by then is
+  /// answered 503 (Retry-After, connection closed) by the server, and its
+  /// late Respond does nothing: a handler that loses a request (a bug, a
+  /// lost callback) must not hold the connection and its client for ever.
+  /// The chat API answers within its 5 s publish deadline and the
+  /// connectors within their 5 s call timeout, so 30 s only catches bugs.
+  /// 0: no limit (handlers that legitimately wait longer, e.g. long polls).
+  std::chrono::milliseconds handler_timeout{30000};
   std::size_t max_connections = 1024;  // 503 and close beyond
+  /// Connections open at once from one client address; the next one gets
+  /// 503 (Retry-After) and is closed, like over max_connections. Keeps one
+  /// client from taking every connection. Generous because one address is
+  /// often many clients: everything in the chat4all stack talks over
+  /// loopback (chat-load opens up to 256 connections to the API, the two
+  /// connectors up to 64 each to the simulator), and clients behind a proxy
+  /// or NAT share an address. Counted per exact address (an IPv6 client
+  /// with a whole prefix is many addresses). max_connections: no cap.
+  std::size_t max_connections_per_address = 512;
   std::string service = "chat";
   vigil::LogSink log;
 };
 
 /// Thread-safety: start() once, stop() from any thread (also the
 /// destructor). The handler runs on the server's threads, concurrently; a
-/// Respond called after stop() does nothing.
+/// Respond called after stop(), after handler_timeout or a second time does
+/// nothing.
 class HttpServer {
  public:
   HttpServer(HttpServerOptions options, RequestHandler handler);
@@ -158,10 +195,15 @@ class HttpServer {
 
  private:
   void accept();
+  void accept_failed(const boost::system::error_code& ec);
 
   boost::asio::io_context io_;  // first: outlives everything below
   std::shared_ptr<Shared> shared_;
+  /// On a strand of io_, as accept_timer_: accepting, backing off and
+  /// stop()'s close never run at once.
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer accept_timer_;
+  std::chrono::milliseconds accept_delay_{0};  // the current back-off
   std::vector<std::thread> threads_;
   std::uint16_t port_ = 0;
   std::atomic<bool> stopped_{false};

@@ -1,14 +1,24 @@
 // chat::HttpServer in process on a free loopback port: streamed request
-// bodies (BodySink), their limits and early answers, and streamed responses.
+// bodies (BodySink), their limits and early answers, streamed responses, and
+// the defences against abusive clients and lost handlers (connections per
+// address, slow headers, slow uploads, handler timeout, accept back-off).
 #include "http_server.hpp"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "process.hpp"
@@ -238,6 +248,406 @@ TEST_F(HttpServerStreaming, ResponsesStreamFromAByteSource) {
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->header("Content-Length"), "200000");
   EXPECT_TRUE(r->body == counting(1000, 200000));
+}
+
+// ---- defences against abusive clients and lost handlers -----------------
+
+using Clock = std::chrono::steady_clock;
+
+/// Log lines the server wrote, shared with the test thread.
+struct Logs {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+
+  vigil::LogSink sink() {
+    return [this](std::string_view line) {
+      std::lock_guard<std::mutex> lock(mutex);
+      lines.emplace_back(line);
+    };
+  }
+  std::vector<std::string> events(const std::string& event) {
+    std::lock_guard<std::mutex> lock(mutex);
+    std::vector<std::string> out;
+    for (const auto& line : lines) {
+      if (line.find("\"event\":\"" + event + "\"") != std::string::npos) {
+        out.push_back(line);
+      }
+    }
+    return out;
+  }
+};
+
+/// A TCP client that sends and reads raw bytes, for clients that misbehave.
+class RawClient {
+ public:
+  /// Connects to 127.0.0.1:port, from `from` if given (another loopback
+  /// address); connected() tells whether it worked.
+  explicit RawClient(int port, const char* from = nullptr) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd_ < 0) return;
+    if (from != nullptr) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      ::inet_pton(AF_INET, from, &local.sin_addr);
+      if (::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+        close();
+        return;
+      }
+    }
+    if (port > 0 && !connect(port)) close();
+  }
+  ~RawClient() { close(); }
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+
+  /// For a client made with port 0: connects now (needs no new descriptor).
+  bool connect(int port) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<std::uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return ::connect(fd_, reinterpret_cast<sockaddr*>(&address),
+                     sizeof address) == 0;
+  }
+  bool connected() const { return fd_ >= 0; }
+  bool send(std::string_view bytes) {
+    while (!bytes.empty()) {
+      const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+  /// Reads what arrives within `timeout`; stops early once the server
+  /// closed (then closed() is true) or `until` arrived.
+  std::string read(std::chrono::milliseconds timeout,
+                   std::string_view until = {}) {
+    std::string out;
+    const auto deadline = Clock::now() + timeout;
+    while (!peer_closed_) {
+      if (!until.empty() && out.find(until) != std::string::npos) break;
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - Clock::now());
+      if (left.count() <= 0) break;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buffer[4096];
+      const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (n <= 0) {
+        peer_closed_ = true;  // closed or reset
+      } else {
+        out.append(buffer, static_cast<std::size_t>(n));
+      }
+    }
+    return out;
+  }
+  /// One whole response on a kept-alive connection (the test responses end
+  /// with "}").
+  std::string response(std::chrono::milliseconds timeout = 5000ms) {
+    return read(timeout, "}");
+  }
+  bool closed() const { return peer_closed_; }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+  bool peer_closed_ = false;
+};
+
+constexpr std::string_view kGet = "GET /ok HTTP/1.1\r\nHost: t\r\n\r\n";
+
+bool starts_with(const std::string& text, std::string_view prefix) {
+  return text.rfind(prefix, 0) == 0;
+}
+
+/// A server for one test: /ok answers 200 {"ok":true}; `handler` may take
+/// other targets first (returning true).
+struct TestServer {
+  explicit TestServer(
+      chat::HttpServerOptions options,
+      std::function<bool(chat::Request&, chat::Respond&)> handler = {}) {
+    options.log = logs.sink();
+    server = std::make_unique<chat::HttpServer>(
+        options, [handler](chat::Request&& req, chat::Respond respond) {
+          if (handler && handler(req, respond)) return;
+          respond(chat::json_response(200, R"({"ok":true})"));
+        });
+    server->start();
+    port = server->port();
+  }
+  Logs logs;  // outlives the server
+  std::unique_ptr<chat::HttpServer> server;
+  int port = 0;
+};
+
+TEST(HttpServerLimits, ConnectionsPerAddressAreCapped) {
+  chat::HttpServerOptions options;
+  options.max_connections_per_address = 3;
+  TestServer s(options);
+  std::vector<std::unique_ptr<RawClient>> open;
+  for (int i = 0; i < 3; ++i) {
+    open.push_back(std::make_unique<RawClient>(s.port));
+    ASSERT_TRUE(open.back()->send(kGet));
+    ASSERT_TRUE(starts_with(open.back()->response(), "HTTP/1.1 200")) << i;
+  }
+  // The fourth is refused without reading its request, and closed.
+  RawClient over(s.port);
+  const std::string refused = over.read(5000ms);
+  EXPECT_TRUE(starts_with(refused, "HTTP/1.1 503")) << refused;
+  EXPECT_NE(refused.find("Retry-After: 1\r\n"), std::string::npos);
+  EXPECT_NE(refused.find("application/problem+json"), std::string::npos);
+  EXPECT_NE(refused.find("too many connections from your address"),
+            std::string::npos);
+  EXPECT_TRUE(over.closed());
+
+  // Another loopback address has a count of its own (Linux routes all of
+  // 127/8 to lo, so the bind works without configuration).
+  RawClient other(s.port, "127.0.0.2");
+  ASSERT_TRUE(other.connected());
+  ASSERT_TRUE(other.send(kGet));
+  EXPECT_TRUE(starts_with(other.response(), "HTTP/1.1 200"));
+
+  // Once one of 127.0.0.1's closes (the server notices asynchronously), a
+  // new one is served again.
+  open.front()->close();
+  EXPECT_TRUE(chat_test::eventually(
+      [&] {
+        RawClient again(s.port);
+        return again.send(kGet) &&
+               starts_with(again.response(), "HTTP/1.1 200");
+      },
+      5s));
+}
+
+TEST(HttpServerLimits, SlowHeadersAreCutOffAtTheHeaderTimeout) {
+  chat::HttpServerOptions options;
+  options.header_timeout = 300ms;
+  options.idle_timeout = 30s;
+  TestServer s(options);
+
+  // Waiting for a request is bounded by the idle timeout, not the header
+  // timeout: a connection quiet for longer than the latter is still served.
+  {
+    RawClient quiet(s.port);
+    std::this_thread::sleep_for(600ms);  // a client slow to start
+    ASSERT_TRUE(quiet.send(kGet));
+    EXPECT_TRUE(starts_with(quiet.response(), "HTTP/1.1 200"));
+  }
+
+  // Slowloris: a byte every 100 ms. Without a header deadline this would go
+  // on until the 30 s idle timeout.
+  RawClient slow(s.port);
+  const auto started = Clock::now();
+  ASSERT_TRUE(slow.send("GET / HTTP/1.1\r\nHo"));
+  while (!slow.closed() && Clock::now() - started < 10s) {
+    if (!slow.send("x")) break;  // reset by the server
+    slow.read(100ms);            // the pause; notices the close
+  }
+  const auto lasted = Clock::now() - started;
+  EXPECT_GE(lasted, 250ms);
+  EXPECT_LT(lasted, 3s) << "closed by the header timeout, not the idle one";
+  ASSERT_TRUE(chat_test::eventually(
+      [&] { return !s.logs.events("request_rejected").empty(); }, 5s));
+  const std::string line = s.logs.events("request_rejected").front();
+  EXPECT_NE(line.find("header not complete within 300 ms"), std::string::npos)
+      << line;
+  EXPECT_EQ(chat_test::json_int_field(line, "status"), 408);
+}
+
+TEST(HttpServerLimits, SlowUploadsAreCutOff) {
+  Seen seen;
+  chat::HttpServerOptions options;
+  options.read_timeout = 300ms;  // also the rate's window
+  options.min_upload_bytes_per_second = 1024;
+  options.stream_route =
+      [&seen](const chat::RequestHeader&) -> chat::StreamDecision {
+    return std::make_unique<RecordingSink>(seen, SIZE_MAX);
+  };
+  TestServer s(options);
+  const std::string head =
+      "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 30000\r\n\r\n";
+
+  // Pauses shorter than the read timeout are fine while the rate holds.
+  {
+    RawClient fast(s.port);
+    ASSERT_TRUE(fast.send(head));
+    for (int i = 0; i < 3; ++i) {
+      std::this_thread::sleep_for(150ms);
+      ASSERT_TRUE(fast.send(std::string(10000, 'f')));
+    }
+    EXPECT_TRUE(starts_with(fast.response(), "HTTP/1.1 201"));
+  }
+  ASSERT_TRUE(chat_test::eventually(
+      [&] {
+        std::lock_guard<std::mutex> lock(seen.mutex);
+        return seen.destroyed == 1;
+      },
+      5s));
+
+  // 3 bytes every 100 ms (30 bytes/s): each wait is well within the read
+  // timeout, so only the rate stops it.
+  RawClient slow(s.port);
+  ASSERT_TRUE(slow.send(head));
+  std::string answer;
+  const auto started = Clock::now();
+  while (!slow.closed() && Clock::now() - started < 10s) {
+    answer += slow.read(100ms);
+    if (!answer.empty() || !slow.send("abc")) break;
+  }
+  answer += slow.read(5000ms);
+  EXPECT_TRUE(starts_with(answer, "HTTP/1.1 408")) << answer;
+  EXPECT_NE(answer.find("slower than 1024 bytes/s"), std::string::npos);
+  EXPECT_LT(Clock::now() - started, 5s);
+  ASSERT_TRUE(chat_test::eventually(
+      [&] {
+        std::lock_guard<std::mutex> lock(seen.mutex);
+        return seen.destroyed == 2;
+      },
+      5s));
+  std::lock_guard<std::mutex> lock(seen.mutex);
+  EXPECT_EQ(seen.finished, 1);
+  EXPECT_EQ(seen.rejected, (std::vector<unsigned>{408}));
+  EXPECT_EQ(s.logs.events("request_rejected").size(), 1u);
+}
+
+TEST(HttpServerLimits, HandlersThatNeverRespondAreAnswered503) {
+  std::mutex mutex;
+  std::vector<chat::Respond> lost;
+  chat::HttpServerOptions options;
+  options.handler_timeout = 300ms;
+  TestServer s(options, [&](chat::Request& req, chat::Respond& respond) {
+    if (req.target() == "/lost") {
+      std::lock_guard<std::mutex> lock(mutex);
+      lost.push_back(respond);
+      return true;
+    }
+    if (req.target() == "/twice") {
+      respond(chat::json_response(200, R"({"first":true})"));
+      respond(chat::json_response(200, R"({"second":true})"));
+      return true;
+    }
+    if (req.target() == "/late") {  // within the timeout, from elsewhere
+      std::thread([respond] {
+        std::this_thread::sleep_for(100ms);
+        respond(chat::json_response(200, R"({"late":true})"));
+      }).detach();
+      return true;
+    }
+    return false;
+  });
+
+  RawClient client(s.port);
+  const auto started = Clock::now();
+  ASSERT_TRUE(client.send("GET /lost HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const std::string answer = client.read(5000ms);  // until closed
+  const auto waited = Clock::now() - started;
+  EXPECT_TRUE(starts_with(answer, "HTTP/1.1 503")) << answer;
+  EXPECT_NE(answer.find("Retry-After: 1\r\n"), std::string::npos);
+  EXPECT_NE(answer.find("Connection: close\r\n"), std::string::npos);
+  EXPECT_TRUE(client.closed());
+  EXPECT_GE(waited, 250ms);
+  EXPECT_LT(waited, 3s);
+  EXPECT_EQ(s.logs.events("handler_timeout").size(), 1u);
+
+  // The lost Respond, called late, is ignored; the server goes on serving.
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    ASSERT_EQ(lost.size(), 1u);
+    lost.front()(chat::json_response(200, R"({"too":"late"})"));
+  }
+  RawClient next(s.port);
+  ASSERT_TRUE(next.send("GET /late HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const std::string late = next.response();
+  EXPECT_TRUE(starts_with(late, "HTTP/1.1 200")) << late;
+  EXPECT_NE(late.find(R"({"late":true})"), std::string::npos);
+
+  // A second Respond does nothing either: the next request on the same
+  // connection gets its own answer.
+  ASSERT_TRUE(next.send("GET /twice HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const std::string first = next.response();
+  EXPECT_NE(first.find(R"({"first":true})"), std::string::npos) << first;
+  ASSERT_TRUE(next.send(kGet));
+  const std::string ok = next.response();
+  EXPECT_NE(ok.find(R"({"ok":true})"), std::string::npos) << ok;
+  EXPECT_EQ(ok.find("second"), std::string::npos) << ok;
+
+  // After the server is gone, a stored Respond is still harmless.
+  s.server.reset();
+  std::lock_guard<std::mutex> lock(mutex);
+  lost.front()(chat::json_response(200, R"({"after":"stop"})"));
+}
+
+/// Lowers RLIMIT_NOFILE so that no descriptor is free; restores it when
+/// destroyed (also when an assertion returns early).
+class NoFreeDescriptors {
+ public:
+  NoFreeDescriptors() {
+    ::getrlimit(RLIMIT_NOFILE, &saved_);
+    // Descriptors are allocated lowest first: the one open() gets is the
+    // lowest free, and a limit of that leaves none.
+    const int lowest = ::open("/dev/null", O_RDONLY);
+    ::close(lowest);
+    rlimit lowered = saved_;
+    lowered.rlim_cur = static_cast<rlim_t>(lowest);
+    ok_ = ::setrlimit(RLIMIT_NOFILE, &lowered) == 0;
+  }
+  ~NoFreeDescriptors() { ::setrlimit(RLIMIT_NOFILE, &saved_); }
+  bool ok() const { return ok_; }
+
+ private:
+  rlimit saved_{};
+  bool ok_ = false;
+};
+
+TEST(HttpServerLimits, AcceptBacksOffWhileOutOfDescriptors) {
+  TestServer s(chat::HttpServerOptions{});
+  auto retries = [&] {
+    std::vector<long> out;
+    for (const auto& line : s.logs.events("accept_failed")) {
+      out.push_back(chat_test::json_int_field(line, "retry_ms").value_or(-1));
+    }
+    return out;
+  };
+  for (int round = 0; round < 2; ++round) {
+    // The client's socket exists before the limit: connecting needs none.
+    RawClient client(0);
+    ASSERT_TRUE(client.connected());
+    std::vector<long> seen;
+    const std::size_t before = retries().size();
+    {
+      NoFreeDescriptors limit;
+      ASSERT_TRUE(limit.ok());
+      ASSERT_TRUE(client.connect(s.port));
+      // 50 + 100 ms of back-off: a spinning accept would have logged
+      // thousands of failures by then.
+      ASSERT_TRUE(chat_test::eventually(
+          [&] { return retries().size() >= before + 3; }, 5s));
+      seen = retries();
+      seen.erase(seen.begin(), seen.begin() + static_cast<long>(before));
+    }
+    ASSERT_GE(seen.size(), 3u);
+    EXPECT_LE(seen.size(), 6u);
+    if (round == 0) {
+      EXPECT_EQ(std::vector<long>(seen.begin(), seen.begin() + 3),
+                (std::vector<long>{50, 100, 200}));
+    } else {
+      // It starts at 50 ms again after the accept in between succeeded.
+      // (It may restart once more: round 0's connection closes on the
+      // server's side meanwhile, and that descriptor lets one accept in.)
+      EXPECT_EQ(seen.front(), 50);
+      for (std::size_t i = 1; i < seen.size(); ++i) {
+        EXPECT_TRUE(seen[i] == 2 * seen[i - 1] || seen[i] == 50) << i;
+      }
+    }
+    const auto line = s.logs.events("accept_failed").back();
+    EXPECT_NE(line.find("Too many open files"), std::string::npos) << line;
+    // Descriptors are back: the waiting connection is served.
+    ASSERT_TRUE(client.send(kGet));
+    EXPECT_TRUE(starts_with(client.response(), "HTTP/1.1 200"));
+  }
 }
 
 }  // namespace
