@@ -140,6 +140,12 @@ Response drop_connection() {
   return res;
 }
 
+std::string peer_address(const RequestHeader& header) {
+  const auto value = header[kPeerAddressField];
+  return value.empty() ? std::string("unknown")
+                       : std::string(value.data(), value.size());
+}
+
 Response json_response(unsigned status, std::string body) {
   Response res{static_cast<bhttp::status>(status), 11};
   res.set(bhttp::field::content_type, "application/json");
@@ -252,6 +258,9 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (ec) return fail_read(ec);
     stream_.expires_after(shared_->options.read_timeout);
+    // The handler learns the client's address from the socket, never from
+    // the client: whatever a client sent under this name is replaced.
+    header_parser_->get().set(kPeerAddressField, address_.to_string());
     StreamDecision decision;
     if (shared_->options.stream_route) {
       try {

@@ -227,6 +227,14 @@ enum class RangeCheck { kNone, kSatisfiable, kUnsatisfiable };
 RangeCheck parse_range(std::string_view header, std::uint64_t size,
                        ByteRange& range);
 
+/// The request field in which the server hands its handler the client's
+/// address (taken from the socket; a client's own value is overwritten).
+inline constexpr const char* kPeerAddressField = "Chat4all-Peer-Address";
+
+/// The client's address as the server saw it, or "unknown" for a request
+/// that did not come through an HttpServer.
+std::string peer_address(const RequestHeader& header);
+
 /// A JSON response with the given status.
 Response json_response(unsigned status, std::string body);
 

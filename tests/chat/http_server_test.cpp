@@ -422,6 +422,23 @@ TEST(HttpServerLimits, ConnectionsPerAddressAreCapped) {
       5s));
 }
 
+TEST(HttpServerLimits, HandlersLearnTheClientsAddressFromTheSocket) {
+  // Per-address limits key on it: a client must not choose its own.
+  TestServer s({}, [](chat::Request& req, chat::Respond& respond) {
+    respond(chat::json_response(
+        200, "{\"peer\":\"" + chat::peer_address(req) + "\"}"));
+    return true;
+  });
+  RawClient client(s.port, "127.0.0.3");
+  ASSERT_TRUE(client.connected());
+  ASSERT_TRUE(client.send(
+      "GET /who HTTP/1.1\r\nHost: t\r\nChat4all-Peer-Address: 10.9.9.9\r\n"
+      "chat4all-peer-address: 10.8.8.8\r\n\r\n"));
+  const std::string answer = client.response();
+  EXPECT_NE(answer.find(R"({"peer":"127.0.0.3"})"), std::string::npos)
+      << answer;
+}
+
 TEST(HttpServerLimits, SlowHeadersAreCutOffAtTheHeaderTimeout) {
   chat::HttpServerOptions options;
   options.header_timeout = 300ms;
