@@ -207,6 +207,16 @@ ApiService::ApiService(Store& store, const JwtSigner& jwt, Publisher& publisher,
       options_(options),
       clock_(clock ? std::move(clock) : Clock(system_now_ms)),
       auth_pool_(options.auth_threads),
+      unknown_user_hash_(
+          hash_password(random_id(""), options.password_iterations)),
+      user_limiter_(options.user_auth_limit),
+      address_limiter_(options.address_auth_limit),
+      auth_refused_(metrics.counter(
+          "chat_auth_refused_total",
+          "Login and register requests refused before hashing, by reason: "
+          "rate limits per username and per client address, and the "
+          "hashing queue's length and waiting time.",
+          {"reason"})),
       accepted_(metrics
                     .counter("chat_messages_accepted_total",
                              "Messages acknowledged by Kafka and answered 202.")
@@ -287,22 +297,7 @@ void ApiService::dispatch(Request&& req, const Respond& respond) {
   const auto method = req.method();
   if (path == "/auth/register" || path == "/auth/token") {
     if (method != bhttp::verb::post) return respond(method_not_allowed("POST"));
-    // Password hashing is slow on purpose: keep it off the HTTP threads.
-    auto shared = std::make_shared<Request>(std::move(req));
-    const bool is_register = path == "/auth/register";
-    boost::asio::post(auth_pool_, [this, shared, respond, is_register] {
-      // Nothing may escape a pool task: it would end the process.
-      try {
-        if (is_register) {
-          register_user(*shared, respond);
-        } else {
-          issue_token(*shared, respond);
-        }
-      } catch (const std::exception& e) {
-        respond(failure(e));
-      }
-    });
-    return;
+    return authenticate_later(req, path == "/auth/register", respond);
   }
   if (parts.empty() || parts[0] != "v1") {
     return respond(problem(404, "Not Found", "no such resource"));
@@ -376,11 +371,67 @@ std::string ApiService::authenticate(const RequestHeader& req,
   return {};
 }
 
-void ApiService::register_user(const Request& req, Respond respond) {
-  const auto body = json_body(req, respond);
+void ApiService::authenticate_later(const Request& req, bool is_register,
+                                    const Respond& respond) {
+  auto body = json_body(req, respond);
   if (!body) return;
+  // Limits first, before any hashing: per client address, then per
+  // username (register's "taken" answer included, so names cannot be
+  // probed quickly either).
+  std::chrono::seconds wait{0};
   const auto username = string_member(*body, "username");
-  const auto password = string_member(*body, "password");
+  if (!address_limiter_.take(peer_address(req), wait)) {
+    return respond(refuse_auth("address", 429, wait));
+  }
+  if (username && !user_limiter_.take(username->substr(0, 64), wait)) {
+    return respond(refuse_auth("username", 429, wait));
+  }
+  // Password hashing is slow on purpose: it runs off the HTTP threads, and
+  // its queue is bounded in length and in waiting time, so that a flood of
+  // logins cannot make a real one wait for tens of seconds.
+  if (auth_queued_.fetch_add(1) >= options_.max_auth_queue) {
+    --auth_queued_;
+    return respond(refuse_auth("queue_full", 503, std::chrono::seconds(1)));
+  }
+  const auto queued_at = std::chrono::steady_clock::now();
+  boost::asio::post(auth_pool_, [this, body = std::move(*body), respond,
+                                 is_register, queued_at] {
+    --auth_queued_;
+    if (std::chrono::steady_clock::now() - queued_at >
+        options_.auth_queue_deadline) {
+      return respond(
+          refuse_auth("queue_deadline", 503, std::chrono::seconds(1)));
+    }
+    // Nothing may escape a pool task: it would end the process.
+    try {
+      if (is_register) {
+        register_user(body, respond);
+      } else {
+        issue_token(body, respond);
+      }
+    } catch (const std::exception& e) {
+      respond(failure(e));
+    }
+  });
+}
+
+Response ApiService::refuse_auth(const char* reason, unsigned status,
+                                 std::chrono::seconds retry_after) {
+  auth_refused_.with({reason}).inc();
+  Response res =
+      status == 429
+          ? problem(429, "Too Many Requests",
+                    std::string("too many attempts for this ") + reason +
+                        "; retry later")
+          : problem(503, "Service Unavailable",
+                    "too many logins are waiting; retry later");
+  res.set(bhttp::field::retry_after, std::to_string(retry_after.count()));
+  return res;
+}
+
+void ApiService::register_user(const json& body, const Respond& respond) {
+  const auto username = string_member(body, "username");
+  const auto password = string_member(body, "password");
   if (!username || !valid_username(*username)) {
     return respond(problem(400, "Bad Request",
                            "username must be 3-32 characters of "
@@ -405,14 +456,16 @@ void ApiService::register_user(const Request& req, Respond respond) {
                                  .dump()));
 }
 
-void ApiService::issue_token(const Request& req, Respond respond) {
-  const auto body = json_body(req, respond);
-  if (!body) return;
-  const auto username = string_member(*body, "username");
-  const auto password = string_member(*body, "password");
+void ApiService::issue_token(const json& body, const Respond& respond) {
+  const auto username = string_member(body, "username");
+  const auto password = string_member(body, "password");
   const auto user =
       username ? store_.user_by_name(*username) : std::optional<UserRecord>();
-  if (!user || !password || !verify_password(*password, user->password_hash)) {
+  // An unknown username costs the same hashing as a wrong password: the
+  // answer's timing must not tell which names exist.
+  const bool matches = verify_password(
+      password.value_or(""), user ? user->password_hash : unknown_user_hash_);
+  if (!user || !password || !matches) {
     return respond(
         problem(401, "Unauthorized", "unknown username or wrong password"));
   }

@@ -4,7 +4,9 @@
 // Errors are application/problem+json. Independent of the transport so it
 // can be tested without sockets or a broker.
 
+#include <atomic>
 #include <boost/asio/thread_pool.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -17,6 +19,7 @@
 #include "http_server.hpp"
 #include "jwt.hpp"
 #include "kafka_client.hpp"
+#include "rate_limiter.hpp"
 #include "signed_url.hpp"
 #include "store.hpp"
 
@@ -27,6 +30,14 @@ struct ApiOptions {
   int password_iterations = 600000;
   /// Threads that hash passwords, off the HTTP threads.
   std::size_t auth_threads = 2;
+  /// Login and register attempts per username and per client address
+  /// (429 with Retry-After beyond).
+  RateLimiter::Options user_auth_limit{10, 10.0 / 60};
+  RateLimiter::Options address_auth_limit{100, 5};
+  /// Logins and registrations waiting for a hashing thread, at most, and
+  /// how long one may wait (503 with Retry-After beyond either).
+  std::size_t max_auth_queue = 64;
+  std::chrono::milliseconds auth_queue_deadline{2000};
   /// Where uploaded files go (must outlive the service); without one the
   /// file routes answer 503.
   BlobStore* blobs = nullptr;
@@ -72,8 +83,13 @@ class ApiService {
   /// The problem for an exception a handler threw (503 for
   /// StoreUnavailable, else 500), logged.
   Response failure(const std::exception& e);
-  void register_user(const Request& req, Respond respond);
-  void issue_token(const Request& req, Respond respond);
+  /// Login and register, after the rate limits, on the hashing threads.
+  void authenticate_later(const Request& req, bool is_register,
+                          const Respond& respond);
+  Response refuse_auth(const char* reason, unsigned status,
+                       std::chrono::seconds retry_after);
+  void register_user(const nlohmann::json& body, const Respond& respond);
+  void issue_token(const nlohmann::json& body, const Respond& respond);
   void send_message(const Request& req, const std::string& user,
                     Respond respond);
   /// A refusal unless `user` may post to `conversation` (creating it, as
@@ -120,6 +136,12 @@ class ApiService {
   std::mutex public_url_mutex_;  // guards options_.public_url
   Clock clock_;
   boost::asio::thread_pool auth_pool_;
+  std::atomic<std::size_t> auth_queued_{0};
+  /// Verified against when the username is unknown (see issue_token).
+  const std::string unknown_user_hash_;
+  RateLimiter user_limiter_;
+  RateLimiter address_limiter_;
+  vigil::Family<vigil::Counter>& auth_refused_;
   vigil::Counter accepted_;
   vigil::Histogram publish_duration_;
   UrlSigner url_signer_;
