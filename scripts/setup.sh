@@ -18,6 +18,8 @@ PACKAGES=(
   prometheus
   # PyYAML, to check monitoring/docker-compose.yml without Docker
   python3-yaml
+  # JSON Schema (Draft 2020-12), to check docs/api/openapi.yaml and responses
+  python3-jsonschema
   # chat services
   nlohmann-json3-dev libsqlite3-dev libssl-dev
   # load-test reports with charts (bench/load/analyze)
