@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <charconv>
 #include <chrono>
@@ -123,6 +124,22 @@ json conversation_json(const ConversationRecord& c) {
   return out;
 }
 
+/// The 202 of POST /v1/messages, also for a retry of a stored message.
+Response accepted_json(const MessageRecord& m) {
+  return json_response(202, json{{"message_id", m.message_id},
+                                 {"conversation_id", m.conversation_id},
+                                 {"status", "SENT"},
+                                 {"timestamp", m.timestamp_ms}}
+                                .dump());
+}
+
+bool valid_idempotency_key(std::string_view key) {
+  return !key.empty() && key.size() <= 255 &&
+         std::all_of(key.begin(), key.end(), [](char c) {
+           return c > 0x20 && c < 0x7f;
+         });
+}
+
 bool has_member(const ConversationRecord& c, std::string_view user) {
   return std::any_of(c.members.begin(), c.members.end(),
                      [&](const Member& m) { return m.user_id == user; });
@@ -229,6 +246,7 @@ ApiService::ApiService(Store& store, const JwtSigner& jwt, Publisher& publisher,
                                        {"seconds", 0})
                             .with({})),
       url_signer_(jwt.derive_key("chat4all download URL v1")),
+      idempotency_key_(jwt.derive_key("chat4all idempotency key v1")),
       files_uploaded_(metrics
                           .counter("chat_files_uploaded_total",
                                    "Files stored through POST /v1/files.")
@@ -567,6 +585,26 @@ void ApiService::send_message(const Request& req, const std::string& user,
     }
     event.file_id = *file_id;
   }
+  // A client that may retry (after a 503 or a timeout) names the message:
+  // the same key from the same user always gives the same message_id, so
+  // the store (idempotent by message_id) never keeps a second copy, and a
+  // retry of a message already stored gets the first answer back.
+  const auto key_header = req["Idempotency-Key"];
+  std::string key(key_header.data(), key_header.size());
+  if (body->contains("message_id")) {
+    const auto given = string_member(*body, "message_id");
+    if (!given || (!key.empty() && *given != key)) {
+      return respond(problem(400, "Bad Request",
+                             "message_id must be a string, the same as the "
+                             "Idempotency-Key header if both are sent"));
+    }
+    key = *given;
+  }
+  if (!key.empty() && !valid_idempotency_key(key)) {
+    return respond(problem(400, "Bad Request",
+                           "Idempotency-Key must be 1-255 printable ASCII "
+                           "characters"));
+  }
   if (!publisher_.available()) {
     Response res = problem(503, "Service Unavailable",
                            "the message broker is unreachable; retry later");
@@ -576,7 +614,18 @@ void ApiService::send_message(const Request& req, const std::string& user,
   if (auto refusal = admit_sender(*conversation, user, local_recipient)) {
     return respond(std::move(*refusal));
   }
-  event.message_id = random_id("m_");
+  event.message_id = key.empty() ? random_id("m_") : idempotent_id(user, key);
+  if (!key.empty()) {
+    if (const auto stored = store_.message(event.message_id)) {
+      if (stored->conversation_id != *conversation ||
+          stored->content != *content) {
+        return respond(problem(422, "Unprocessable Content",
+                               "this Idempotency-Key was used for another "
+                               "message"));
+      }
+      return respond(accepted_json(*stored));
+    }
+  }
   event.conversation_id = *conversation;
   event.sender_id = user;
   event.content = *content;
@@ -601,11 +650,11 @@ void ApiService::send_message(const Request& req, const std::string& user,
           return respond(std::move(res));
         }
         accepted_.inc();
-        respond(json_response(202, json{{"message_id", id},
-                                        {"conversation_id", conversation},
-                                        {"status", "SENT"},
-                                        {"timestamp", timestamp}}
-                                       .dump()));
+        MessageRecord sent;
+        sent.message_id = id;
+        sent.conversation_id = conversation;
+        sent.timestamp_ms = timestamp;
+        respond(accepted_json(sent));
       });
 }
 
@@ -898,6 +947,22 @@ void ApiService::mark_read(const std::string& message_id,
                                   {"status", "READ"},
                                   {"read_at", change.message->read_at_ms}}
                                  .dump()));
+}
+
+std::string ApiService::idempotent_id(std::string_view user,
+                                      std::string_view key) const {
+  // Keyed by the user too: another user's identical key is another
+  // message, and nobody can aim a key at someone else's message_id.
+  static constexpr char kHex[] = "0123456789abcdef";
+  const std::string mac = hmac_sha256(
+      idempotency_key_, std::string(user) + '\n' + std::string(key));
+  std::string out = "m_";
+  for (std::size_t i = 0; i < 16; ++i) {
+    const auto b = static_cast<unsigned char>(mac[i]);
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
 }
 
 void ApiService::set_public_url(std::string url) {

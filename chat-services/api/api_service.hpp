@@ -98,6 +98,8 @@ class ApiService {
   std::optional<Response> admit_sender(const std::string& conversation,
                                        const std::string& user,
                                        const std::string& local_recipient);
+  /// The message_id of `user`'s message sent with Idempotency-Key `key`.
+  std::string idempotent_id(std::string_view user, std::string_view key) const;
   /// The user named by an id or a username, if any.
   std::optional<UserRecord> resolve_user(std::string_view name);
   void create_conversation(const Request& req, const std::string& user,
@@ -145,6 +147,7 @@ class ApiService {
   vigil::Counter accepted_;
   vigil::Histogram publish_duration_;
   UrlSigner url_signer_;
+  const std::string idempotency_key_;
   vigil::Counter files_uploaded_;
   vigil::Counter file_bytes_uploaded_;
   vigil::Histogram upload_duration_;

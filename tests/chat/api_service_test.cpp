@@ -41,6 +41,10 @@ class RecordingPublisher final : public chat::Publisher {
     std::lock_guard<std::mutex> lock(mutex_);
     return payloads_.empty() ? std::string() : payloads_.back();
   }
+  std::size_t count() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return payloads_.size();
+  }
 
  private:
   std::mutex mutex_;
@@ -90,9 +94,12 @@ class Api : public ::testing::Test {
   Answer call(bhttp::verb method, const std::string& target,
               const std::string& body = {}, const User* as = nullptr,
               const std::string& content_type = "application/json",
-              const std::string& peer = "127.0.0.1") {
+              const std::string& peer = "127.0.0.1",
+              const std::vector<std::pair<std::string, std::string>>& headers =
+                  {}) {
     chat::Request req{method, target, 11};
     req.set(chat::kPeerAddressField, peer);
+    for (const auto& [name, value] : headers) req.set(name, value);
     if (as) req.set(bhttp::field::authorization, "Bearer " + as->token);
     req.set(bhttp::field::host, "evil.example");
     if (!body.empty()) req.set(bhttp::field::content_type, content_type);
@@ -420,6 +427,58 @@ TEST_F(Api, AStoreThatCannotAnswerIs503AndTheServiceLivesOn) {
                 .status,
             201u);
   EXPECT_EQ(send(alice_, "new-one", bob_.id).status, 202u);
+}
+
+TEST_F(Api, ARetryWithTheSameIdempotencyKeyNeverStoresASecondCopy) {
+  const json message = {{"conversation_id", "idem"},
+                        {"sender_id", alice_.id},
+                        {"recipient_id", bob_.id},
+                        {"content", "once"}};
+  auto send_keyed = [&](const User& as, const json& body,
+                        const std::string& key) {
+    return call(bhttp::verb::post, "/v1/messages", body.dump(), &as,
+                "application/json", "127.0.0.1", {{"Idempotency-Key", key}});
+  };
+  const auto first = send_keyed(alice_, message, "retry-me-1");
+  ASSERT_EQ(first.status, 202u) << first.body;
+  // The answer was lost (a timeout, or a 503 at the publish deadline while
+  // the broker had it after all): the client retries before it is stored.
+  const auto retried = send_keyed(alice_, message, "retry-me-1");
+  ASSERT_EQ(retried.status, 202u);
+  EXPECT_EQ(retried.body["message_id"], first.body["message_id"]);
+  // Both copies reach the router; the store keeps one.
+  std::string why;
+  const auto event = chat::parse_message_event(publisher_.last(), why);
+  ASSERT_TRUE(event) << why;
+  EXPECT_EQ(store_->add_messages({chat::to_record(*event),
+                                  chat::to_record(*event)}),
+            1u);
+  // Once stored, a retry gets the first answer without publishing again.
+  const std::size_t published = publisher_.count();
+  const auto late = send_keyed(alice_, message, "retry-me-1");
+  EXPECT_EQ(late.status, 202u);
+  EXPECT_EQ(late.body["message_id"], first.body["message_id"]);
+  EXPECT_EQ(late.body["timestamp"], event->timestamp_ms);
+  EXPECT_EQ(publisher_.count(), published);
+  // The same key for another message is refused; another user's identical
+  // key is another message.
+  json other = message;
+  other["content"] = "twice?";
+  EXPECT_EQ(send_keyed(alice_, other, "retry-me-1").status, 422u);
+  json from_bob = message;
+  from_bob["sender_id"] = bob_.id;
+  from_bob["recipient_id"] = alice_.id;
+  const auto bobs = send_keyed(bob_, from_bob, "retry-me-1");
+  ASSERT_EQ(bobs.status, 202u);
+  EXPECT_NE(bobs.body["message_id"], first.body["message_id"]);
+  // A client message_id in the body works the same way.
+  json with_id = message;
+  with_id["message_id"] = "retry-me-1";
+  EXPECT_EQ(post("/v1/messages", with_id, alice_).body["message_id"],
+            first.body["message_id"]);
+  EXPECT_EQ(send_keyed(alice_, with_id, "another-key").status, 400u);
+  EXPECT_EQ(send_keyed(alice_, message, "bad key\x01").status, 400u);
+  EXPECT_EQ(send_keyed(alice_, message, std::string(256, 'k')).status, 400u);
 }
 
 class ApiAuthLimits : public Api {
