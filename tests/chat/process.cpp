@@ -9,8 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -169,6 +172,209 @@ std::optional<HttpResponse> read_response(int fd) {
   return response;
 }
 
+// --- Recording exchanges for the API contract test (tests/api/) ---------
+//
+// With CHAT_API_RECORD naming a file, every exchange of http_request and
+// http_request_streamed appends one JSON line to it: which test sent it, the
+// port, method, target, the request's Content-Type (and whether it carried
+// a token or a Range), the status, the response headers the contract is
+// about and the body. JSON and other text bodies up to kMaxTextBody are kept
+// as text, other bodies up to kMaxBase64Body as base64; anything larger
+// (downloads) only as its length. One write() with O_APPEND per line, so
+// lines from concurrent requests never interleave. Every service the tests
+// talk to is recorded; tests/api/check_contract.py decides what is the API.
+
+constexpr std::size_t kMaxTextBody = 256 * 1024;
+constexpr std::size_t kMaxBase64Body = 4096;
+
+bool utf8_valid(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    std::size_t length = 1;
+    std::uint32_t code = lead;
+    if (lead >= 0x80) {
+      if ((lead & 0xE0) == 0xC0) {
+        length = 2;
+        code = lead & 0x1F;
+      } else if ((lead & 0xF0) == 0xE0) {
+        length = 3;
+        code = lead & 0x0F;
+      } else if ((lead & 0xF8) == 0xF0) {
+        length = 4;
+        code = lead & 0x07;
+      } else {
+        return false;
+      }
+      if (i + length > text.size()) return false;
+      for (std::size_t k = 1; k < length; ++k) {
+        const auto next = static_cast<unsigned char>(text[i + k]);
+        if ((next & 0xC0) != 0x80) return false;
+        code = (code << 6) | (next & 0x3F);
+      }
+      constexpr std::uint32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};
+      if (code < kMinimum[length] || code > 0x10FFFF ||
+          (code >= 0xD800 && code <= 0xDFFF)) {
+        return false;
+      }
+    }
+    i += length;
+  }
+  return true;
+}
+
+/// `text` as a JSON string. Bytes of invalid UTF-8 become U+00XX, so the
+/// line stays valid JSON (only a body's validity matters, and it is checked
+/// before it is written as text).
+void append_json_string(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const bool valid = utf8_valid(text);
+  out += '"';
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || (!valid && u >= 0x80)) {
+      out += "\\u00";
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+std::string base64(std::string_view bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    const std::uint32_t n = (static_cast<unsigned char>(bytes[i]) << 16) |
+                            (static_cast<unsigned char>(bytes[i + 1]) << 8) |
+                            static_cast<unsigned char>(bytes[i + 2]);
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += kAlphabet[(n >> 6) & 63];
+    out += kAlphabet[n & 63];
+  }
+  if (i < bytes.size()) {
+    std::uint32_t n = static_cast<unsigned char>(bytes[i]) << 16;
+    if (i + 1 < bytes.size()) {
+      n |= static_cast<unsigned char>(bytes[i + 1]) << 8;
+    }
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += i + 1 < bytes.size() ? kAlphabet[(n >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+bool iequals_prefix(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() &&
+         std::equal(prefix.begin(), prefix.end(), text.begin(),
+                    [](char a, char b) {
+                      return std::tolower(static_cast<unsigned char>(a)) ==
+                             std::tolower(static_cast<unsigned char>(b));
+                    });
+}
+
+/// The value of request header `name` among complete header lines.
+std::optional<std::string> request_header(
+    const std::vector<std::string>& headers, std::string_view name) {
+  for (const auto& line : headers) {
+    if (line.size() > name.size() && line[name.size()] == ':' &&
+        iequals_prefix(line, name)) {
+      const auto value = line.find_first_not_of(' ', name.size() + 1);
+      return value == std::string::npos ? std::string() : line.substr(value);
+    }
+  }
+  return std::nullopt;
+}
+
+/// Which test is running, for the report ("Suite.Test", or the suite's
+/// set-up).
+std::string current_test() {
+  const auto* unit = ::testing::UnitTest::GetInstance();
+  if (const auto* test = unit->current_test_info()) {
+    return std::string(test->test_suite_name()) + "." + test->name();
+  }
+  if (const auto* suite = unit->current_test_suite()) {
+    return std::string(suite->name()) + ".SetUpTestSuite";
+  }
+  return {};
+}
+
+/// Appends the exchange to $CHAT_API_RECORD, if set. `response` is nullopt
+/// when the connection was made but no HTTP response came back.
+void record_exchange(int port, const std::string& method,
+                     const std::string& target,
+                     const std::vector<std::string>& headers,
+                     const std::optional<HttpResponse>& response) {
+  const char* path = std::getenv("CHAT_API_RECORD");
+  if (path == nullptr || *path == '\0') return;
+  std::string line = "{\"test\":";
+  append_json_string(line, current_test());
+  line += ",\"port\":" + std::to_string(port) + ",\"method\":";
+  append_json_string(line, method);
+  line += ",\"target\":";
+  append_json_string(line, target);
+  if (const auto type = request_header(headers, "Content-Type")) {
+    line += ",\"request_content_type\":";
+    append_json_string(line, *type);
+  }
+  if (const auto range = request_header(headers, "Range")) {
+    line += ",\"request_range\":";
+    append_json_string(line, *range);
+  }
+  line += ",\"request_authorization\":";
+  line += request_header(headers, "Authorization") ? "true" : "false";
+  if (!response) {
+    line += ",\"status\":null}\n";
+  } else {
+    line += ",\"status\":" + std::to_string(response->status) +
+            ",\"headers\":{";
+    bool first = true;
+    for (const char* name :
+         {"Content-Type", "Content-Length", "Retry-After", "Allow",
+          "WWW-Authenticate", "Location", "Content-Range", "Accept-Ranges",
+          "Content-Disposition", "Cache-Control"}) {
+      if (const auto value = response->header(name)) {
+        if (!first) line += ',';
+        first = false;
+        append_json_string(line, name);
+        line += ':';
+        append_json_string(line, *value);
+      }
+    }
+    const std::string& body = response->body;
+    const std::string type = response->header("Content-Type").value_or("");
+    const bool textual = iequals_prefix(type, "text/") ||
+                         iequals_prefix(type, "application/json") ||
+                         type.find("+json") != std::string::npos;
+    line += "},\"body_length\":" + std::to_string(body.size());
+    if (textual && body.size() <= kMaxTextBody && utf8_valid(body)) {
+      line += ",\"body\":";
+      append_json_string(line, body);
+    } else if (body.size() <= kMaxBase64Body) {
+      line += ",\"body_base64\":\"" + base64(body) + "\"";
+    } else {
+      line += ",\"body_omitted\":true";
+    }
+    line += "}\n";
+  }
+  const int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  // One write: concurrent lines never interleave. A short write (disk
+  // full) leaves a broken line, which the checker reports.
+  const ssize_t written = ::write(fd, line.data(), line.size());
+  (void)written;
+  close(fd);
+}
+
 std::string request_head(const std::string& method, const std::string& target,
                          const std::vector<std::string>& headers) {
   std::string head = method + " " + target +
@@ -194,7 +400,9 @@ std::optional<HttpResponse> http_request(
     close(fd);
     return std::nullopt;
   }
-  return read_response(fd);
+  auto response = read_response(fd);
+  record_exchange(port, method, target, headers, response);
+  return response;
 }
 
 std::optional<HttpResponse> http_request_streamed(
@@ -209,7 +417,9 @@ std::optional<HttpResponse> http_request_streamed(
   while (sending && next(piece)) sending = send_all(fd, piece);
   // A server that answered early may have stopped reading: its answer is
   // still there to read.
-  return read_response(fd);
+  auto response = read_response(fd);
+  record_exchange(port, method, target, headers, response);
+  return response;
 }
 
 std::optional<std::string> HttpResponse::header(const std::string& name) const {

@@ -60,6 +60,12 @@ struct HttpResponse {
 };
 /// A blocking request to 127.0.0.1:port on a fresh connection; `headers`
 /// are complete lines without CRLF. nullopt if the connection fails.
+///
+/// With the environment variable CHAT_API_RECORD naming a file, this and
+/// http_request_streamed append each exchange to it as a JSON line (the
+/// running test, port, method, target, request Content-Type, status, the
+/// response headers and body; large non-text bodies only as a length), for
+/// the API contract test in tests/api/. Unset: nothing is recorded.
 std::optional<HttpResponse> http_request(
     int port, const std::string& method, const std::string& target,
     const std::string& body = {}, const std::vector<std::string>& headers = {});
