@@ -2,7 +2,9 @@
 #include "blob_store.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -42,6 +44,24 @@ fs::path key_path(const std::string& key) {
   }
 }
 
+/// Whether the process that wrote temporary file `name` (".<blob>.<pid>.
+/// XXXXXX") still runs. Names without a pid (older writers) count as gone.
+bool writer_alive(const std::string& name) {
+  const auto last = name.rfind('.');
+  const auto before = last == std::string::npos || last == 0
+                          ? std::string::npos
+                          : name.rfind('.', last - 1);
+  if (before == std::string::npos) return false;
+  const std::string digits = name.substr(before + 1, last - before - 1);
+  if (digits.empty() ||
+      digits.find_first_not_of("0123456789") != std::string::npos ||
+      digits.size() > 9) {
+    return false;
+  }
+  const auto pid = static_cast<pid_t>(std::stol(digits));
+  return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
+}
+
 class FileSource final : public ByteSource {
  public:
   FileSource(int fd, std::uint64_t size) : fd_(fd), size_(size) {}
@@ -64,8 +84,11 @@ class FileSource final : public ByteSource {
 class FileWriter final : public BlobWriter {
  public:
   explicit FileWriter(fs::path final_path) : final_(std::move(final_path)) {
+    // The writer's pid in the name tells a later start-up whose partial
+    // file it is (see sweep_partials).
     std::string pattern =
-        (final_.parent_path() / ("." + final_.filename().string() + ".XXXXXX"))
+        (final_.parent_path() / ("." + final_.filename().string() + "." +
+                                 std::to_string(::getpid()) + ".XXXXXX"))
             .string();
     std::vector<char> buffer(pattern.begin(), pattern.end());
     buffer.push_back('\0');
@@ -145,14 +168,40 @@ class LocalBlobStore final : public BlobStore {
     return ::unlink((root_ / key_path(key)).c_str()) == 0;
   }
 
+  std::uint64_t available_bytes() override {
+    struct statvfs st {};
+    if (::statvfs(root_.c_str(), &st) != 0) throw_errno("statvfs " + root_.string());
+    return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+  }
+
+  /// Removes the partial files of writers that no longer run. A blob's
+  /// segments never start with '.' (key_path), so every such file is a
+  /// writer's temporary `.<name>.<pid>.XXXXXX`.
+  std::size_t sweep_partials() {
+    std::size_t removed = 0;
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(root_, ec), end; !ec && it != end;
+         it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (name.empty() || name[0] != '.' || !it->is_regular_file(ec)) continue;
+      if (writer_alive(name)) continue;
+      if (::unlink(it->path().c_str()) == 0) ++removed;
+    }
+    return removed;
+  }
+
  private:
   fs::path root_;
 };
 
 }  // namespace
 
-std::unique_ptr<BlobStore> open_local_blob_store(const std::string& root) {
-  return std::make_unique<LocalBlobStore>(root);
+std::unique_ptr<BlobStore> open_local_blob_store(const std::string& root,
+                                                 std::size_t* removed_partials) {
+  auto store = std::make_unique<LocalBlobStore>(root);
+  const std::size_t removed = store->sweep_partials();
+  if (removed_partials) *removed_partials = removed;
+  return store;
 }
 
 }  // namespace chat

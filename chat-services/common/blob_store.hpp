@@ -56,13 +56,22 @@ class BlobStore {
   virtual std::shared_ptr<ByteSource> open(const std::string& key) = 0;
   /// Deletes a blob; false when it did not exist.
   virtual bool remove(const std::string& key) = 0;
+  /// Bytes that may still be written (free space for unprivileged users, on
+  /// a local disk), so uploads can be refused before the disk is full.
+  virtual std::uint64_t available_bytes() = 0;
 };
 
 /// Blobs as files under `root`: a key is a relative path of segments made
 /// of [A-Za-z0-9_.:-] (anything else is refused with std::invalid_argument);
 /// a segment starting with '.' (such as "..") is stored as "%2E..." so no key
-/// leaves the root. Writes go to a hidden temporary file that commit() fsyncs
-/// and renames into place.
-std::unique_ptr<BlobStore> open_local_blob_store(const std::string& root);
+/// leaves the root. Writes go to a hidden temporary file named after the
+/// writing process that commit() fsyncs and renames into place.
+///
+/// Opening removes the partial files of writers that are gone (a crash
+/// mid-upload leaves one) and counts them in `*removed_partials`. Several
+/// processes may share `root` on one host: their partial files are kept
+/// while they run.
+std::unique_ptr<BlobStore> open_local_blob_store(
+    const std::string& root, std::size_t* removed_partials = nullptr);
 
 }  // namespace chat

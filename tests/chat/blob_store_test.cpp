@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 
@@ -99,6 +102,38 @@ TEST_F(LocalBlobStoreTest, KeysNeverLeaveTheRoot) {
                                               "files/%2E./f_3"}));
   EXPECT_FALSE(fs::exists(root_ + "/f_3"));
   EXPECT_FALSE(fs::exists(root_ + "/f_4"));
+}
+
+TEST_F(LocalBlobStoreTest, PartialFilesOfWritersThatAreGoneGoAtOpening) {
+  // A live writer's partial file (this process's) and a crashed one's.
+  auto writer = blobs_->create("files/f_live");
+  writer->write("in progress");
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  ASSERT_GT(child, 0);
+  waitpid(child, nullptr, 0);  // gone: its partial files are debris
+  const std::string dead = root_ + "/data/files/.f_dead." +
+                           std::to_string(child) + ".AbCdEf";
+  { std::ofstream(dead) << "half an upload"; }
+  const std::string old_style = root_ + "/data/files/.f_old.XyZ123";
+  { std::ofstream(old_style) << "before pids were in the name"; }
+  ASSERT_EQ(files().size(), 3u);
+
+  std::size_t removed = 0;
+  auto reopened = chat::open_local_blob_store(root_ + "/data", &removed);
+  EXPECT_EQ(removed, 2u);
+  EXPECT_FALSE(fs::exists(dead));
+  EXPECT_FALSE(fs::exists(old_style));
+  // The running writer's file stays, and it still commits.
+  ASSERT_EQ(files().size(), 1u);
+  writer->commit();
+  EXPECT_TRUE(reopened->open("files/f_live"));
+}
+
+TEST_F(LocalBlobStoreTest, AvailableBytesIsTheDisksFreeSpace) {
+  const auto available = blobs_->available_bytes();
+  EXPECT_GT(available, 0u);
+  EXPECT_LE(available, fs::space(root_).capacity);
 }
 
 }  // namespace
