@@ -41,6 +41,11 @@ struct ApiOptions {
   /// Where uploaded files go (must outlive the service); without one the
   /// file routes answer 503.
   BlobStore* blobs = nullptr;
+  /// Most bytes of files one user may have stored (507 beyond); 0: no limit.
+  std::uint64_t user_quota_bytes = 10ULL << 30;
+  /// Free space the blob store keeps: uploads that would eat into it are
+  /// refused with 507 before the disk is full.
+  std::uint64_t free_space_reserve_bytes = 1ULL << 30;
   /// Scheme and authority of download URLs, e.g. "https://chat.example"
   /// (never taken from the request's Host header).
   std::string public_url = "http://127.0.0.1:8080";

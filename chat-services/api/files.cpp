@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <chrono>
 #include <memory>
 #include <stdexcept>
@@ -63,6 +64,14 @@ std::string percent_encode(std::string_view text) {
   return out;
 }
 
+constexpr const char* kStorageFull =
+    "the server's file storage is full; retry later";
+
+std::string quota_used_up(std::uint64_t quota) {
+  return "the upload would exceed your storage quota of " +
+         std::to_string(quota) + " bytes";
+}
+
 /// Not under the conversation: the file part may arrive before the form
 /// says which conversation it is for.
 std::string blob_key(const std::string& file_id) { return "files/" + file_id; }
@@ -99,9 +108,11 @@ json file_json(const FileRecord& file) {
 /// its partial file).
 class ApiService::UploadSink final : public BodySink, MultipartHandler {
  public:
-  UploadSink(ApiService& api, std::string user, std::string boundary)
+  UploadSink(ApiService& api, std::string user, std::string boundary,
+             std::uint64_t used_bytes)
       : api_(api),
         user_(std::move(user)),
+        used_bytes_(used_bytes),
         started_(std::chrono::steady_clock::now()),
         parser_(std::move(boundary), *this),
         digest_(EVP_MD_CTX_new()) {
@@ -112,11 +123,36 @@ class ApiService::UploadSink final : public BodySink, MultipartHandler {
   }
 
   std::optional<Response> write(std::string_view bytes) override {
-    if (parser_.feed(bytes)) return std::nullopt;
+    try {
+      if (parser_.feed(bytes)) return std::nullopt;
+    } catch (const std::exception& e) {
+      return api_.failure(e);  // the store or the disk failed
+    }
     return refuse(status_, parser_.error());
   }
 
   void finish(Respond respond) override {
+    try {
+      complete(respond);
+    } catch (const std::exception& e) {
+      respond(api_.failure(e));
+    }
+  }
+
+  void rejected(unsigned status) override {
+    vigil::LogLine(api_.log_, "warn", kService, "file_upload_failed")
+        .field("user_id", user_)
+        .field("status", status)
+        .field("received_bytes", record_.size)
+        .emit();
+  }
+
+ private:
+  struct DigestFree {
+    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+  };
+
+  void complete(const Respond& respond) {
     if (parser_.failed()) return respond(refuse(status_, parser_.error()));
     if (!parser_.done()) {
       return respond(refuse(400, "the multipart body is truncated"));
@@ -157,19 +193,6 @@ class ApiService::UploadSink final : public BodySink, MultipartHandler {
     respond(json_response(201, file_json(record_).dump()));
   }
 
-  void rejected(unsigned status) override {
-    vigil::LogLine(api_.log_, "warn", kService, "file_upload_failed")
-        .field("user_id", user_)
-        .field("status", status)
-        .field("received_bytes", record_.size)
-        .emit();
-  }
-
- private:
-  struct DigestFree {
-    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-  };
-
   bool on_part_begin(const PartHeaders& part, std::string& why) override {
     if (part.name == "conversation_id" && !conversation_seen_) {
       conversation_seen_ = in_conversation_ = true;
@@ -199,6 +222,7 @@ class ApiService::UploadSink final : public BodySink, MultipartHandler {
       conversation_.append(data);
       return true;
     }
+    if (!room_for(data.size(), why)) return false;
     if (EVP_DigestUpdate(digest_.get(), data.data(), data.size()) != 1) {
       throw std::runtime_error("SHA-256 failed");
     }
@@ -226,6 +250,24 @@ class ApiService::UploadSink final : public BodySink, MultipartHandler {
     return true;
   }
 
+  /// Whether `more` bytes of file fit the uploader's quota and leave the
+  /// disk its reserve (checked every MiB: statvfs is a system call).
+  bool room_for(std::size_t more, std::string& why) {
+    const auto& o = api_.options_;
+    if (o.user_quota_bytes > 0 &&
+        used_bytes_ + record_.size + more > o.user_quota_bytes) {
+      return fail(507, quota_used_up(o.user_quota_bytes), why);
+    }
+    unchecked_bytes_ += more;
+    if (checked_once_ && unchecked_bytes_ < (1u << 20)) return true;
+    checked_once_ = true;
+    unchecked_bytes_ = 0;
+    if (o.blobs->available_bytes() < o.free_space_reserve_bytes + more) {
+      return fail(507, kStorageFull, why);
+    }
+    return true;
+  }
+
   bool fail(unsigned status, std::string detail, std::string& why) {
     status_ = status;
     why = std::move(detail);
@@ -237,11 +279,18 @@ class ApiService::UploadSink final : public BodySink, MultipartHandler {
         .field("status", status)
         .field("reason", detail)
         .emit();
-    return problem(status, status == 404 ? "Not Found" : "Bad Request", detail);
+    return problem(status,
+                   status == 404   ? "Not Found"
+                   : status == 507 ? "Insufficient Storage"
+                                   : "Bad Request",
+                   detail);
   }
 
   ApiService& api_;
   const std::string user_;
+  const std::uint64_t used_bytes_;  // by this user's stored files
+  std::uint64_t unchecked_bytes_ = 0;  // written since the last statvfs
+  bool checked_once_ = false;
   const std::chrono::steady_clock::time_point started_;
   MultipartParser parser_;
   std::unique_ptr<EVP_MD_CTX, DigestFree> digest_;
@@ -274,7 +323,31 @@ StreamDecision ApiService::stream_route(const RequestHeader& header) {
     return problem(415, "Unsupported Media Type",
                    "send multipart/form-data with a boundary");
   }
-  return std::make_unique<UploadSink>(*this, std::move(user), *boundary);
+  // The server calls this outside handle(): the same answers for failures.
+  try {
+    const std::uint64_t used = store_.bytes_uploaded_by(user);
+    // An announced size that cannot fit is refused before any byte is
+    // read (allowing for the form around the file); the file itself is
+    // checked as it arrives.
+    const auto length_text = header[bhttp::field::content_length];
+    std::uint64_t length = 0;
+    std::from_chars(length_text.data(), length_text.data() + length_text.size(),
+                    length);
+    constexpr std::uint64_t kFormOverhead = 64 * 1024;
+    if (options_.user_quota_bytes > 0 &&
+        used + length > options_.user_quota_bytes + kFormOverhead) {
+      return problem(507, "Insufficient Storage",
+                     quota_used_up(options_.user_quota_bytes));
+    }
+    if (options_.blobs->available_bytes() <
+        options_.free_space_reserve_bytes + length) {
+      return problem(507, "Insufficient Storage", kStorageFull);
+    }
+    return std::make_unique<UploadSink>(*this, std::move(user), *boundary,
+                                        used);
+  } catch (const std::exception& e) {
+    return failure(e);
+  }
 }
 
 void ApiService::route_files(Request&& req,

@@ -90,6 +90,16 @@ int main(int argc, char** argv) {
            "largest request body (413 beyond), except uploads")
       .add("max-upload-bytes", "CHAT_MAX_UPLOAD_BYTES", "2147483648",
            "largest POST /v1/files body (413 beyond); it streams to disk")
+      .add("blob-dir", "CHAT_BLOB_DIR", "",
+           "directory of uploaded files (default: <data-dir>/blobs, apart "
+           "from the database; put it on another disk to keep uploads from "
+           "filling the database's)")
+      .add("user-quota-bytes", "CHAT_USER_QUOTA_BYTES", "10737418240",
+           "most bytes of files one user may store (507 beyond; 0: no limit)")
+      .add("free-space-reserve-bytes", "CHAT_FREE_SPACE_RESERVE_BYTES",
+           "1073741824",
+           "free space uploads must leave in the blob directory (507 "
+           "beyond)")
       .add("public-url", "CHAT_PUBLIC_URL", "",
            "scheme and authority of download URLs, e.g. https://chat.example "
            "(default: http://<bind>:<port>; never the request's Host)")
@@ -145,13 +155,25 @@ int main(int argc, char** argv) {
                  : vigil::http::CheckResult::fail("broker unreachable");
     });
 
-    // Uploaded files live under the data directory, as files/<conversation>/
-    // <file_id>.
-    const auto blobs = chat::open_local_blob_store(data_dir);
+    // Uploaded files live in a directory of their own, as files/<file_id>.
+    std::string blob_dir = flags.str("blob-dir");
+    if (blob_dir.empty()) blob_dir = data_dir + "/blobs";
+    std::size_t partials = 0;
+    const auto blobs = chat::open_local_blob_store(blob_dir, &partials);
+    if (partials > 0) {
+      vigil::LogLine(log, "warn", kService, "partial_uploads_removed")
+          .field("files", partials)
+          .field("blob_dir", blob_dir)
+          .emit();
+    }
     chat::ApiOptions api_options;
     api_options.password_iterations =
         static_cast<int>(flags.integer("password-iterations", 1000, 10000000));
     api_options.blobs = blobs.get();
+    api_options.user_quota_bytes = static_cast<std::uint64_t>(
+        flags.integer("user-quota-bytes", 0, std::int64_t{1} << 60));
+    api_options.free_space_reserve_bytes = static_cast<std::uint64_t>(
+        flags.integer("free-space-reserve-bytes", 0, std::int64_t{1} << 60));
     api_options.public_url = flags.str("public-url");
     api_options.max_group_members =
         static_cast<std::size_t>(flags.integer("max-group-members", 2, 100000));

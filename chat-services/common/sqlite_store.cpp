@@ -77,6 +77,7 @@ CREATE TABLE members(
   joined_at INTEGER NOT NULL,
   PRIMARY KEY(conversation_id, user_id)) WITHOUT ROWID;
 CREATE INDEX members_by_user ON members(user_id, joined_at);
+CREATE INDEX files_by_uploader ON files(uploader_id);
 INSERT INTO conversations(id, type, name, created_by, created_at)
   SELECT conversation_id,
          CASE WHEN COUNT(*) > 2 THEN 'group' ELSE 'private' END, '',
@@ -448,6 +449,16 @@ class SqliteStore final : public Store {
     return f;
   }
 
+  std::uint64_t bytes_uploaded_by(std::string_view user_id) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& s = *statements_.bytes_uploaded_by;
+    s.bind(1, user_id);
+    s.step();
+    const auto total = static_cast<std::uint64_t>(s.integer(0));
+    s.reset();
+    return total;
+  }
+
   StatusChange set_status(std::string_view message_id, MessageStatus to,
                           std::int64_t at_ms) override {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -487,7 +498,7 @@ class SqliteStore final : public Store {
         insert_message, message, history, update_status, insert_file, file,
         insert_conversation, conversation, conversation_by_pair,
         conversation_exists, conversations_of, members, member_role,
-        member_count, insert_member, delete_member;
+        member_count, insert_member, delete_member, bytes_uploaded_by;
   };
 
   /// Runs `sql` and returns SQLite's result code; throws on errors, except
@@ -638,6 +649,8 @@ class SqliteStore final : public Store {
              ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
     statements_.file =
         make("SELECT " + file_columns + " FROM files WHERE file_id = ?1");
+    statements_.bytes_uploaded_by = make(
+        "SELECT COALESCE(SUM(size), 0) FROM files WHERE uploader_id = ?1");
     statements_.update_status = make(
         "UPDATE messages SET status = ?1, delivered_at = ?2, read_at = ?3 "
         "WHERE message_id = ?4");

@@ -166,6 +166,8 @@ class Store {
   /// False when the file_id exists already.
   virtual bool add_file(const FileRecord& file) = 0;
   virtual std::optional<FileRecord> file(std::string_view file_id) = 0;
+  /// The total size of the files `user_id` uploaded, for quotas.
+  virtual std::uint64_t bytes_uploaded_by(std::string_view user_id) = 0;
 
   /// Moves a message's status through check_transition(); stamps
   /// delivered_at / read_at with `at_ms` when they are reached.

@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <map>
 #include <mutex>
@@ -392,6 +393,47 @@ TEST_F(Api, UploadsTakeTheirFieldsInEitherOrderAndOnlyFromMembers) {
                 "https://chat.example/v1/files/", 0),
             0u)
       << granted.body;
+}
+
+class ApiStorageLimits : public Api {
+ protected:
+  void SetUp() override {
+    options_.user_quota_bytes = 10;
+    Api::SetUp();
+    ASSERT_EQ(send(alice_, "files", bob_.id).status, 202u);
+  }
+  Answer upload(const std::string& content, const User& as) {
+    return call(bhttp::verb::post, "/v1/files",
+                form({{"conversation_id", "files"}, {"file", content}}), &as,
+                "multipart/form-data; boundary=XyZ");
+  }
+};
+
+TEST_F(ApiStorageLimits, AUsersFilesStayWithinTheQuota) {
+  EXPECT_EQ(upload("123456", alice_).status, 201u);
+  const auto over = upload("12345", alice_);
+  EXPECT_EQ(over.status, 507u);
+  EXPECT_EQ(over.body["title"], "Insufficient Storage");
+  EXPECT_EQ(upload("1234", alice_).status, 201u);  // exactly 10
+  // Each user has a quota of their own.
+  EXPECT_EQ(upload("12345", bob_).status, 201u);
+}
+
+class ApiNoFreeSpace : public ApiStorageLimits {
+ protected:
+  void SetUp() override {
+    // A reserve larger than any disk: every upload would eat into it.
+    options_.free_space_reserve_bytes = 1ULL << 60;
+    ApiStorageLimits::SetUp();
+  }
+};
+
+TEST_F(ApiNoFreeSpace, UploadsThatWouldEatTheFreeSpaceReserveAre507) {
+  const auto refused = upload("x", alice_);
+  EXPECT_EQ(refused.status, 507u);
+  const std::string files = dir_.path() + "/blobs/files";
+  EXPECT_TRUE(!std::filesystem::exists(files) ||
+              std::filesystem::is_empty(files));
 }
 
 TEST_F(Api, AStoreThatCannotAnswerIs503AndTheServiceLivesOn) {

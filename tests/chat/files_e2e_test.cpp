@@ -167,6 +167,7 @@ class Files : public ::testing::Test {
   }
 
   static std::string data_dir() { return dir_->path() + "/api"; }
+  static std::string blob_dir() { return data_dir() + "/blobs"; }
 
   static User login(const std::string& name, const std::string& password,
                     int port) {
@@ -259,7 +260,7 @@ TEST_F(Files, UploadThenDownloadGivesTheSameBytesAndChecksum) {
   EXPECT_EQ(file["checksum"], checksum);
   EXPECT_TRUE(file.contains("uploaded_at"));
   const std::string file_id = file["file_id"];
-  EXPECT_TRUE(fs::exists(data_dir() + "/files/" + file_id));
+  EXPECT_TRUE(fs::exists(blob_dir() + "/files/" + file_id));
 
   const std::string target = download_target(alice_, file_id);
   ASSERT_FALSE(target.empty());
@@ -363,7 +364,7 @@ TEST_F(Files, ClientFilenamesNeverBecomePaths) {
                             ->body)["filename"],
             "evil.sh");
   // On disk only files/<file_id> exist, whatever the names.
-  const auto on_disk = files_under(data_dir() + "/files");
+  const auto on_disk = files_under(blob_dir() + "/files");
   for (const auto& id : ids) {
     EXPECT_NE(std::find(on_disk.begin(), on_disk.end(), id), on_disk.end());
   }
@@ -385,7 +386,7 @@ TEST_F(Files, OnlyMembersMayUploadOrDownload) {
   const std::string conversation = group("files-private");
   const json file = uploaded(alice_, conversation, "mine.txt", "private");
   const User mallory = new_user("mallory_files");
-  const auto stored = files_under(data_dir() + "/files").size();
+  const auto stored = files_under(blob_dir() + "/files").size();
   // To a stranger the conversation and its files do not exist.
   auto r = upload(mallory, conversation, "x.txt", "intruder");
   ASSERT_TRUE(r);
@@ -394,7 +395,7 @@ TEST_F(Files, OnlyMembersMayUploadOrDownload) {
                "/v1/files/" + file["file_id"].get<std::string>() + "/download",
                {}, mallory.token);
   EXPECT_EQ(r->status, 404);
-  EXPECT_EQ(files_under(data_dir() + "/files").size(), stored);
+  EXPECT_EQ(files_under(blob_dir() + "/files").size(), stored);
   // Without a token nothing happens at all.
   r = chat_test::http_request(
       port_, "POST", "/v1/files",
@@ -477,7 +478,7 @@ TEST_F(Files, MessagesCarryFilesOfTheirConversation) {
 }
 
 TEST_F(Files, UploadsOverTheLimitAre413AndLeaveNothing) {
-  const std::string small_dir = dir_->path() + "/small-api/files";
+  const std::string small_dir = dir_->path() + "/small-api/blobs/files";
   const User user = login("user_a", "pass_a", small_port_);
   // Announced too large: refused before any byte is read.
   auto r = chat_test::http_request_streamed(
@@ -575,7 +576,7 @@ TEST_F(Files, AGigabyteUploadDoesNotGrowMemory) {
       before_kib, peak_kib, growth_kib);
   EXPECT_LT(growth_kib, 64 * 1024);
   // The gigabyte is not needed any more.
-  fs::remove(data_dir() + "/files/" + file["file_id"].get<std::string>());
+  fs::remove(blob_dir() + "/files/" + file["file_id"].get<std::string>());
 }
 
 }  // namespace
