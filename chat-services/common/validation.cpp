@@ -1,6 +1,6 @@
 #include "validation.hpp"
 
-#include <cstdint>
+#include <vigil/detail/json.hpp>
 
 namespace chat {
 namespace {
@@ -31,38 +31,11 @@ bool valid_conversation_id(std::string_view id) {
 }
 
 bool valid_utf8(std::string_view text) {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto lead = static_cast<unsigned char>(text[i]);
-    std::size_t length;
-    std::uint32_t code;
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    } else if ((lead & 0xE0) == 0xC0) {
-      length = 2;
-      code = lead & 0x1F;
-    } else if ((lead & 0xF0) == 0xE0) {
-      length = 3;
-      code = lead & 0x0F;
-    } else if ((lead & 0xF8) == 0xF0) {
-      length = 4;
-      code = lead & 0x07;
-    } else {
-      return false;
-    }
-    if (i + length > text.size()) return false;
-    for (std::size_t k = 1; k < length; ++k) {
-      const auto next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xC0) != 0x80) return false;
-      code = (code << 6) | (next & 0x3F);
-    }
-    constexpr std::uint32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (code < kMinimum[length] || code > 0x10FFFF ||
-        (code >= 0xD800 && code <= 0xDFFF)) {
-      return false;
-    }
-    i += length;
+  // The same decoder that keeps vigil's log lines valid UTF-8.
+  while (!text.empty()) {
+    const std::size_t length = vigil::detail::utf8_sequence_length(text);
+    if (length == 0) return false;
+    text.remove_prefix(length);
   }
   return true;
 }
