@@ -261,6 +261,8 @@ def exercise(c):
                  "/health/started", "/metrics"):
         expect(c.request("GET", path), 200, "GET " + path)
         expect(c.request("HEAD", path), 200, "HEAD " + path)
+    expect(c.request("GET", "/metrics", headers={
+        "Accept": "application/openmetrics-text"}), 200, "OpenMetrics")
     c.request("POST", "/metrics")
     c.request("DELETE", "/health/ready")
 
