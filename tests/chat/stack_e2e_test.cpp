@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -297,6 +298,40 @@ TEST_F(Stack, BadInputGetsItsStatusAndStoresNothing) {
                    {"X-Filler: " + std::string(16 * 1024, 'h')});
   ASSERT_TRUE(huge_headers);
   EXPECT_EQ(huge_headers->status, 431);
+  // Bytes that are not UTF-8 in headers, a token and a form's part name:
+  // a 4xx each, never a 500, and never raw in a log line.
+  const std::string bad = "\xff\xfe\xc0\xaf";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> odd = {
+      {{"Authorization: Bearer " + bad}, "/v1/conversations"},
+      {{"Authorization: Bearer " + a.token, "Idempotency-Key: " + bad},
+       "/v1/messages"},
+      {{"Authorization: Bearer " + a.token,
+        "Content-Type: multipart/form-data; boundary=" + bad},
+       "/v1/files"},
+  };
+  for (const auto& [headers, target] : odd) {
+    auto r = http_request(port_, "POST", target, ok_body, headers);
+    ASSERT_TRUE(r) << target;
+    EXPECT_GE(r->status, 400) << target;
+    EXPECT_LT(r->status, 500) << target << ": " << r->body;
+  }
+  auto part = http_request(
+      port_, "POST", "/v1/files",
+      "--b\r\nContent-Disposition: form-data; name=\"" + bad +
+          "\"\r\n\r\nx\r\n--b--\r\n",
+      {"Authorization: Bearer " + a.token,
+       "Content-Type: multipart/form-data; boundary=b"});
+  ASSERT_TRUE(part);
+  EXPECT_EQ(part->status, 400) << part->body;
+  {
+    std::ifstream log(dir_->path() + "/api.log");
+    int lines = 0;
+    for (std::string line; std::getline(log, line); ++lines) {
+      // nlohmann's parser refuses invalid UTF-8.
+      EXPECT_NO_THROW((void)json::parse(line)) << "api.log: " << line;
+    }
+    EXPECT_GT(lines, 0);
+  }
   // A good message afterwards proves the partition flows, and that none of
   // the bad ones reached the store.
   ASSERT_FALSE(send(a, "bad-input", "the only one").empty());
