@@ -17,6 +17,7 @@
 #include "api_service.hpp"
 #include "base64url.hpp"
 #include "flags.hpp"
+#include "server_flags.hpp"
 #include "service.hpp"
 
 namespace {
@@ -110,7 +111,22 @@ int main(int argc, char** argv) {
            "answers 503")
       .add("liveness-threshold-ms", "CHAT_API_LIVENESS_THRESHOLD_MS", "30000",
            "/health/live fails when the Kafka delivery loop has not turned "
-           "for this long");
+           "for this long")
+      .add("login-burst-per-user", "CHAT_LOGIN_BURST_PER_USER", "10",
+           "login and register attempts per username at once (429 beyond)")
+      .add("logins-per-minute-per-user", "CHAT_LOGINS_PER_MINUTE_PER_USER",
+           "10", "and then per minute")
+      .add("login-burst-per-address", "CHAT_LOGIN_BURST_PER_ADDRESS", "100",
+           "login and register attempts per client address at once (429 "
+           "beyond)")
+      .add("logins-per-minute-per-address",
+           "CHAT_LOGINS_PER_MINUTE_PER_ADDRESS", "300", "and then per minute")
+      .add("max-login-queue", "CHAT_MAX_LOGIN_QUEUE", "64",
+           "logins and registrations waiting for a hashing thread (503 "
+           "beyond)")
+      .add("login-queue-wait-ms", "CHAT_LOGIN_QUEUE_WAIT_MS", "2000",
+           "how long one may wait for a hashing thread (503 beyond)");
+  chat::add_server_limit_flags(flags, "CHAT_API");
   flags.parse(argc, argv);
   const std::string demo_users = flags.str("demo-users");
   if (demo_users != "true" && demo_users != "false") {
@@ -170,6 +186,19 @@ int main(int argc, char** argv) {
     api_options.password_iterations =
         static_cast<int>(flags.integer("password-iterations", 1000, 10000000));
     api_options.blobs = blobs.get();
+    auto limit = [&](const char* burst, const char* per_minute) {
+      return chat::RateLimiter::Options{
+          static_cast<double>(flags.integer(burst, 1, 1000000)),
+          static_cast<double>(flags.integer(per_minute, 1, 6000000)) / 60};
+    };
+    api_options.user_auth_limit =
+        limit("login-burst-per-user", "logins-per-minute-per-user");
+    api_options.address_auth_limit =
+        limit("login-burst-per-address", "logins-per-minute-per-address");
+    api_options.max_auth_queue =
+        static_cast<std::size_t>(flags.integer("max-login-queue", 1, 100000));
+    api_options.auth_queue_deadline = std::chrono::milliseconds(
+        flags.integer("login-queue-wait-ms", 10, 600000));
     api_options.user_quota_bytes = static_cast<std::uint64_t>(
         flags.integer("user-quota-bytes", 0, std::int64_t{1} << 60));
     api_options.free_space_reserve_bytes = static_cast<std::uint64_t>(
@@ -190,6 +219,15 @@ int main(int argc, char** argv) {
         flags.integer("max-body-bytes", 1024, 64 * 1024 * 1024));
     server_options.max_stream_bytes = static_cast<std::uint64_t>(
         flags.integer("max-upload-bytes", 1, std::int64_t{1} << 50));
+    chat::apply_server_limit_flags(flags, server_options);
+    const auto publish_timeout =
+        std::chrono::milliseconds(flags.integer("publish-timeout-ms", 100, 600000));
+    if (server_options.handler_timeout.count() > 0 &&
+        server_options.handler_timeout <= publish_timeout) {
+      throw std::runtime_error(
+          "--handler-timeout-ms must exceed --publish-timeout-ms, or every "
+          "slow publish is answered 503 by the server instead of the API");
+    }
     server_options.stream_route = [&api](const chat::RequestHeader& header) {
       return api.stream_route(header);
     };
