@@ -34,6 +34,7 @@ MAX_TEXT_BODY = 256 * 1024
 MAX_BASE64_BODY = 4096
 SECRET = "exercise-contract-secret-of-32-bytes!!"
 BOUNDARY = "contract-exercise-boundary"
+QUOTA = 64 * 1024  # bytes of files per user, for a 507
 
 
 class Response:
@@ -165,7 +166,7 @@ class Stack:
             os.path.join(self.bin_dir, "chat-api"), "--brokers", brokers,
             "--data-dir", os.path.join(self.dir, "api"), "--port", "0",
             "--jwt-secret", SECRET, "--password-iterations", "1000",
-            "--demo-users", "true"])
+            "--demo-users", "true", "--user-quota-bytes", str(QUOTA)])
         self.port = int(self.wait(
             lambda: first_match(api_log, r'"api_listening".*"port":(\d+)'),
             "api_listening in " + api_log))
@@ -426,6 +427,9 @@ def exercise(c):
     c.request("POST", "/v1/files", "{}", {"Content-Type": "text/plain"},
               alice)  # 415
     c.request("POST", "/v1/files", form(group, "x.txt", "x"), multipart)
+    expect(c.request("POST", "/v1/files",
+                     form(group, "big.bin", "b" * (4 * QUOTA)), multipart,
+                     alice), 507, "an upload over the quota")
     c.request("GET", "/v1/files", token=alice)  # 405
     link = "/v1/files/%s/download" % file_id
     r = expect(c.json("GET", link, token=bob), 200, "download link")
