@@ -32,6 +32,13 @@ for file in chat-api/api chat-router/router-1 chat-platform-sim/platform-sim \
   [ -s "$targets/$file.json" ] || fail "no Prometheus target file $file.json"
 done
 "$stack" up 2>/dev/null && fail "a second up must refuse"
+# The generated JWT secret is readable by its owner only.
+[ "$(stat -c %a "$CHAT_STACK_DIR/data/jwt.secret")" = 600 ] || fail "jwt.secret is not mode 0600"
+# The development stack has the demo users the original clients log in as.
+login=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+  -d '{"username":"user_a","password":"pass_a"}' \
+  "http://127.0.0.1:$(sed -n 's/.*"event":"api_listening".*"port":\([0-9]*\).*/\1/p' "$CHAT_STACK_DIR/logs/api.log" | tail -1)/auth/token")
+[ "$login" = 200 ] || fail "user_a cannot log in to the development stack ($login)"
 supervisors=$CHAT_STACK_DIR/supervisors
 for name in api router-1 platform-sim connector-whatsapp connector-instagram prometheus; do
   [ -s "$supervisors/$name.pid" ] || fail "$name has no supervisor"
