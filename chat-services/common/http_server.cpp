@@ -5,6 +5,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <charconv>
+#include <condition_variable>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -18,6 +19,10 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+
+namespace {
+class Session;
+}  // namespace
 
 struct HttpServer::Shared {
   HttpServerOptions options;
@@ -34,9 +39,42 @@ struct HttpServer::Shared {
   /// addresses without connections are erased, so it stays small.
   std::mutex address_mutex;
   std::map<net::ip::address, std::size_t> per_address;
+  /// drain() began: every answer closes its connection.
+  std::atomic<bool> draining{false};
+  /// drain_idle_grace passed: connections waiting for a request close.
+  std::atomic<bool> closing_idle{false};
+  /// The started sessions, for drain() to reach the idle ones; `gone` is
+  /// notified whenever a connection closes.
+  std::mutex sessions_mutex;
+  std::condition_variable gone;
+  std::map<std::uint64_t, std::weak_ptr<Session>> sessions;
 
   Shared(HttpServerOptions o, RequestHandler h)
       : options(std::move(o)), handler(std::move(h)) {}
+  void add_session(std::uint64_t id, std::weak_ptr<Session> session) {
+    std::lock_guard<std::mutex> lock(sessions_mutex);
+    sessions.emplace(id, std::move(session));
+  }
+  /// The started sessions still alive. Release them without holding
+  /// sessions_mutex: a session's destructor takes it.
+  std::vector<std::shared_ptr<Session>> open_sessions() {
+    std::vector<std::shared_ptr<Session>> open;
+    std::lock_guard<std::mutex> lock(sessions_mutex);
+    for (const auto& [id, weak] : sessions) {
+      if (auto session = weak.lock()) open.push_back(std::move(session));
+    }
+    return open;
+  }
+  /// A connection (counted by the acceptor) closed.
+  void closed(std::uint64_t id, const net::ip::address& address) {
+    remove_connection(address);
+    {
+      std::lock_guard<std::mutex> lock(sessions_mutex);
+      sessions.erase(id);
+      --connections;
+    }
+    gone.notify_all();
+  }
   /// Counts a connection from `address`; returns how many it has now.
   std::size_t add_connection(const net::ip::address& address) {
     std::lock_guard<std::mutex> lock(address_mutex);
@@ -184,14 +222,36 @@ class Session : public std::enable_shared_from_this<Session> {
         shared_(std::move(shared)),
         id_(shared_->next_id++),
         address_(std::move(address)) {}
-  ~Session() {
-    shared_->remove_connection(address_);
-    --shared_->connections;
-  }
+  ~Session() { shared_->closed(id_, address_); }
 
   void start() {
+    shared_->add_session(id_, weak_from_this());
     net::dispatch(stream_.get_executor(),
                   [self = shared_from_this()] { self->read(); });
+  }
+
+  /// drain()'s grace is over: closes the connection if it waits for a
+  /// request. Cancelling the wait is exact: a read that took bytes already
+  /// completes with them, and that request is served. Bytes that arrived
+  /// but are not read yet are a request too: the wait is left to take it.
+  /// The server stopped, its threads are joined: closes the connection,
+  /// whatever the session was doing. (Handlers queued for it never run.)
+  void abandon() {
+    beast::error_code ignored;
+    stream_.socket().close(ignored);
+  }
+
+  void close_if_idle() {
+    // Weakly: if stop() comes first, this never runs, and must not keep the
+    // session (and its connection) until the io_context goes.
+    net::dispatch(stream_.get_executor(), [weak = weak_from_this()] {
+      auto self = weak.lock();
+      if (!self) return;
+      beast::error_code ec;
+      if (self->idle_ && self->stream_.socket().available(ec) == 0) {
+        self->stream_.socket().cancel(ec);
+      }
+    });
   }
 
   /// Answers and closes: for connections over a cap.
@@ -208,6 +268,10 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   void read() {
     unread_body_ = false;
+    // Draining, past the grace: no more requests on this connection. (One
+    // that was under way when the drain began was answered with
+    // `Connection: close` and closed without coming here.)
+    if (shared_->closing_idle && buffer_.size() == 0) return close();
     header_parser_.emplace();
     header_parser_->header_limit(
         static_cast<std::uint32_t>(shared_->options.max_header_bytes));
@@ -222,10 +286,13 @@ class Session : public std::enable_shared_from_this<Session> {
     // timeouts are deadlines for everything started until the next
     // expires_after, not per read.)
     stream_.expires_after(shared_->options.idle_timeout);
+    idle_ = true;
     stream_.async_read_some(
         buffer_.prepare(kFirstRead),
         [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-          // Idle too long or the client left: nothing to answer.
+          self->idle_ = false;
+          // Idle too long, the client left or the server drains: nothing to
+          // answer.
           if (ec) return self->close();
           self->buffer_.commit(n);
           self->read_header();
@@ -540,6 +607,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void write(Response res) {
     if (res.result_int() == 0) return reset();  // drop_connection()
+    // Draining: the client learns with this answer that the connection
+    // closes, and sends its next request elsewhere.
+    if (shared_->draining) res.keep_alive(false);
     response_ = std::make_shared<Response>(std::move(res));
     stream_.expires_after(shared_->options.read_timeout);
     bhttp::async_write(
@@ -553,7 +623,8 @@ class Session : public std::enable_shared_from_this<Session> {
     const bool keep = !ec && response_->keep_alive();
     response_.reset();
     if (keep) return read();
-    if (!ec && unread_body_) return drain();
+    // A pipelined request read already is unread body too.
+    if (!ec && (unread_body_ || buffer_.size() > 0)) return linger();
     close();
   }
 
@@ -561,7 +632,7 @@ class Session : public std::enable_shared_from_this<Session> {
   /// the answer before the client reads it (e.g. a 413 while it still
   /// sends): stop sending, discard what arrives until the client closes or
   /// the read timeout passes, then close.
-  void drain() {
+  void linger() {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream_.expires_after(shared_->options.read_timeout);
@@ -604,6 +675,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<char[]> chunk_;  // streamed bodies pass through here
   std::uint64_t body_limit_ = 0;   // of the current request
   bool unread_body_ = false;       // answered before reading the body
+  bool idle_ = false;              // waiting for a request's first bytes
   std::shared_ptr<Response> response_;
   std::uint64_t requests_ = 0;  // passed to the handler so far
   std::uint64_t awaiting_ = 0;  // the request awaiting Respond, 0 if none
@@ -644,27 +716,55 @@ void HttpServer::start() {
 }
 
 void HttpServer::accept() {
-  acceptor_.async_accept(
-      net::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
-        if (stopped_) return;
-        if (ec) return accept_failed(ec);
-        accept_delay_ = std::chrono::milliseconds(0);
-        beast::error_code endpoint_ec;
-        const auto remote = socket.remote_endpoint(endpoint_ec);
-        if (endpoint_ec) return accept();  // the client left already
-        const std::size_t open = ++shared_->connections;
-        const std::size_t from = shared_->add_connection(remote.address());
-        auto session = std::make_shared<Session>(std::move(socket),
-                                                 remote.address(), shared_);
-        if (open > shared_->options.max_connections) {
-          session->refuse("too many connections");
-        } else if (from > shared_->options.max_connections_per_address) {
-          session->refuse("too many connections from your address");
-        } else {
-          session->start();
-        }
-        accept();
-      });
+  acceptor_.async_accept(net::make_strand(io_),
+                         [this](beast::error_code ec, tcp::socket socket) {
+                           if (stopped_) return;
+                           // Draining: the acceptor is closed, or closes next;
+                           // a connection accepted before is served like the
+                           // others.
+                           if (shared_->draining) {
+                             if (!ec) admit(std::move(socket));
+                             return;
+                           }
+                           if (ec) return accept_failed(ec);
+                           accept_delay_ = std::chrono::milliseconds(0);
+                           admit(std::move(socket));
+                           accept();
+                         });
+}
+
+void HttpServer::admit(tcp::socket socket) {
+  beast::error_code endpoint_ec;
+  const auto remote = socket.remote_endpoint(endpoint_ec);
+  if (endpoint_ec) return;  // the client left already
+  const std::size_t open = ++shared_->connections;
+  const std::size_t from = shared_->add_connection(remote.address());
+  auto session =
+      std::make_shared<Session>(std::move(socket), remote.address(), shared_);
+  if (open > shared_->options.max_connections) {
+    session->refuse("too many connections");
+  } else if (from > shared_->options.max_connections_per_address) {
+    session->refuse("too many connections from your address");
+  } else {
+    session->start();
+  }
+}
+
+void HttpServer::close_acceptor() {
+  // Closing the listening socket resets the connections the kernel has
+  // completed but nobody accepted, and their clients may have sent their
+  // requests already (they cannot tell from a connection refused later):
+  // accept those first. Only a handshake completing between the last
+  // accept and the close is still reset; new ones are refused.
+  beast::error_code ec;
+  acceptor_.non_blocking(true, ec);
+  while (!ec) {
+    tcp::socket socket(net::make_strand(io_));
+    acceptor_.accept(socket, ec);
+    if (!ec) admit(std::move(socket));
+  }
+  acceptor_.close(ec);
+  accept_timer_.cancel();
 }
 
 /// Out of file descriptors (EMFILE, ENFILE) or memory, the pending
@@ -682,21 +782,64 @@ void HttpServer::accept_failed(const beast::error_code& ec) {
       .emit();
   accept_timer_.expires_after(accept_delay_);
   accept_timer_.async_wait([this](beast::error_code wait_ec) {
-    if (!wait_ec && !stopped_) accept();
+    if (!wait_ec && !stopped_ && !shared_->draining) accept();
   });
 }
 
+DrainReport HttpServer::drain() {
+  const auto started = std::chrono::steady_clock::now();
+  DrainReport report;
+  if (stopped_ || shared_->draining.exchange(true)) {
+    stop();
+    return report;
+  }
+  const auto& options = shared_->options;
+  const auto deadline = started + options.drain_timeout;
+  const auto grace_over =
+      std::min(deadline, started + options.drain_idle_grace);
+  net::post(acceptor_.get_executor(), [this] { close_acceptor(); });
+  auto all_closed = [this] { return shared_->connections == 0 || stopped_; };
+  std::unique_lock<std::mutex> lock(shared_->sessions_mutex);
+  if (!shared_->gone.wait_until(lock, grace_over, all_closed)) {
+    shared_->closing_idle = true;
+    lock.unlock();
+    // Sessions that start waiting for a request from now on close by
+    // themselves (read() checks closing_idle): this reaches the others.
+    auto open = shared_->open_sessions();
+    for (const auto& session : open) session->close_if_idle();
+    open.clear();
+    lock.lock();
+    shared_->gone.wait_until(lock, deadline, all_closed);
+  }
+  lock.unlock();
+  report.connections = connections();
+  report.cut_off = in_flight();
+  stop();
+  report.took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+  return report;
+}
+
+std::size_t HttpServer::in_flight() const {
+  std::lock_guard<std::mutex> lock(shared_->mutex);
+  return shared_->awaiting.size();
+}
+
+std::size_t HttpServer::connections() const { return shared_->connections; }
+
 void HttpServer::stop() {
   if (stopped_.exchange(true)) return;
-  net::post(acceptor_.get_executor(), [this] {
-    beast::error_code ignored;
-    acceptor_.close(ignored);
-    accept_timer_.cancel();
-  });
   io_.stop();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
+  // No thread runs the strand any more.
+  beast::error_code ignored;
+  acceptor_.close(ignored);
+  // Handlers queued for sessions never run now, and they may hold them until
+  // the io_context goes: close every connection here, so that once stop()
+  // returns, nobody waits on one (e.g. the requests drain() cut off).
+  for (const auto& session : shared_->open_sessions()) session->abandon();
   std::set<std::shared_ptr<void>> awaiting;
   {
     std::lock_guard<std::mutex> lock(shared_->mutex);
@@ -704,6 +847,10 @@ void HttpServer::stop() {
     awaiting.swap(shared_->awaiting);
   }
   // Sessions go here, while the io_context they use still exists.
+  // A drain() waiting in another thread ends now (taking the lock orders
+  // stopped_ before its wait).
+  { std::lock_guard<std::mutex> lock(shared_->sessions_mutex); }
+  shared_->gone.notify_all();
 }
 
 }  // namespace chat

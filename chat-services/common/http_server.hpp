@@ -170,14 +170,39 @@ struct HttpServerOptions {
   /// or NAT share an address. Counted per exact address (an IPv6 client
   /// with a whole prefix is many addresses). max_connections: no cap.
   std::size_t max_connections_per_address = 512;
+  /// drain(): how long requests under way may take to be answered; those
+  /// still unanswered then are cut off (their connections closed without an
+  /// answer, so their clients know they do not know the outcome). The chat
+  /// API answers every message within its 5 s publish deadline and the
+  /// connectors within their 5 s call timeout: 10 s lets all of them finish.
+  std::chrono::milliseconds drain_timeout{10000};
+  /// drain(): how long a connection without a request under way (kept
+  /// alive between two, or connected and yet to send its first) may still
+  /// send one, which is then answered with `Connection: close`. It is closed
+  /// after that. HTTP/1.1 cannot tell a client in advance that a kept-alive
+  /// connection closes: closing it at once would race with a request on its
+  /// way, which its client would see cut off without an answer. A busy
+  /// client sends its next request well within 1 s; a quiet connection
+  /// costs the drain this long at most. Bounded by drain_timeout.
+  std::chrono::milliseconds drain_idle_grace{1000};
   std::string service = "chat";
   vigil::LogSink log;
 };
 
-/// Thread-safety: start() once, stop() from any thread (also the
-/// destructor). The handler runs on the server's threads, concurrently; a
-/// Respond called after stop(), after handler_timeout or a second time does
-/// nothing.
+/// What drain() found at its deadline (both 0 when everything finished).
+struct DrainReport {
+  /// Requests whose Respond had not been called: cut off without an answer.
+  std::size_t cut_off = 0;
+  /// Connections still open, those of cut_off's requests included (others
+  /// were still sending a request or reading an answer).
+  std::size_t connections = 0;
+  std::chrono::milliseconds took{0};
+};
+
+/// Thread-safety: start() once, then drain() or stop() from any thread (also
+/// the destructor); the counters from any thread. The handler runs on the
+/// server's threads, concurrently; a Respond called after stop(), after
+/// handler_timeout or a second time does nothing.
 class HttpServer {
  public:
   HttpServer(HttpServerOptions options, RequestHandler handler);
@@ -187,15 +212,32 @@ class HttpServer {
 
   /// Binds and starts serving; throws std::runtime_error if it cannot bind.
   void start();
-  /// Stops accepting, closes connections and joins the threads.
+  /// Stops gracefully, for SIGTERM: closes the listening socket (new
+  /// connections are refused; those the kernel had queued are still
+  /// served), answers every request under way or arriving on an open
+  /// connection with `Connection: close`, closes connections that stay
+  /// without a request for drain_idle_grace, and returns once every
+  /// connection is closed or drain_timeout passed, after stop(). Blocks.
+  DrainReport drain();
+  /// Stops at once: stops accepting, closes connections without answering
+  /// the requests under way and joins the threads.
   void stop();
   std::uint16_t port() const { return port_; }
+  /// Requests handed to the handler whose Respond has not come yet.
+  std::size_t in_flight() const;
+  /// Open connections.
+  std::size_t connections() const;
 
   struct Shared;  // state sessions keep alive
 
  private:
   void accept();
   void accept_failed(const boost::system::error_code& ec);
+  /// Serves an accepted connection (or refuses it, over a cap).
+  void admit(boost::asio::ip::tcp::socket socket);
+  /// On the acceptor's strand: takes the connections queued in the kernel,
+  /// then closes the listening socket.
+  void close_acceptor();
 
   boost::asio::io_context io_;  // first: outlives everything below
   std::shared_ptr<Shared> shared_;

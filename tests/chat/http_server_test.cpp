@@ -1,7 +1,8 @@
 // chat::HttpServer in process on a free loopback port: streamed request
-// bodies (BodySink), their limits and early answers, streamed responses, and
-// the defences against abusive clients and lost handlers (connections per
-// address, slow headers, slow uploads, handler timeout, accept back-off).
+// bodies (BodySink), their limits and early answers, streamed responses, the
+// defences against abusive clients and lost handlers (connections per
+// address, slow headers, slow uploads, handler timeout, accept back-off),
+// and draining on shutdown.
 #include "http_server.hpp"
 
 #include <arpa/inet.h>
@@ -14,7 +15,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstring>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -664,6 +667,187 @@ TEST(HttpServerLimits, AcceptBacksOffWhileOutOfDescriptors) {
     // Descriptors are back: the waiting connection is served.
     ASSERT_TRUE(client.send(kGet));
     EXPECT_TRUE(starts_with(client.response(), "HTTP/1.1 200"));
+  }
+}
+
+// ---- draining on shutdown ------------------------------------------------
+
+/// Whether a connection to 127.0.0.1:port is refused outright.
+bool connection_refused(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool refused = ::connect(fd, reinterpret_cast<sockaddr*>(&address),
+                                 sizeof address) != 0 &&
+                       errno == ECONNREFUSED;
+  ::close(fd);
+  return refused;
+}
+
+/// Handlers that answer later, from threads of their own, joined when it
+/// goes. Declared before the server, whose handler uses it; a Respond after
+/// the server stopped does nothing.
+struct LateAnswers {
+  std::vector<std::thread> threads;
+  ~LateAnswers() {
+    for (auto& t : threads) t.join();
+  }
+  void after(std::chrono::milliseconds delay, chat::Respond respond,
+             std::string body) {
+    threads.emplace_back([delay, respond, body] {
+      std::this_thread::sleep_for(delay);  // the handler's own work
+      respond(chat::json_response(200, body));
+    });
+  }
+};
+
+/// drain() on a thread of its own (it blocks); the report once it returned.
+struct Draining {
+  explicit Draining(chat::HttpServer& server)
+      : started(Clock::now()), report(std::async(std::launch::async, [&server] {
+          return server.drain();
+        })) {}
+  bool done(std::chrono::milliseconds within) {
+    return report.wait_for(within) == std::future_status::ready;
+  }
+  Clock::time_point started;
+  std::future<chat::DrainReport> report;
+};
+
+TEST(HttpServerDrain, AnswersRequestsUnderWayAndRefusesNewConnections) {
+  std::mutex mutex;
+  LateAnswers late;
+  chat::HttpServerOptions options;
+  options.drain_timeout = 10s;
+  // Longer than the test: the drain ends because nothing is left, not at
+  // the grace.
+  options.drain_idle_grace = 5s;
+  TestServer s(options, [&](chat::Request& req, chat::Respond& respond) {
+    if (req.target() != "/slow") return false;
+    std::lock_guard<std::mutex> lock(mutex);
+    late.after(300ms, respond, R"({"slow":true})");
+    return true;
+  });
+
+  RawClient client(s.port);
+  ASSERT_TRUE(client.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(
+      chat_test::eventually([&] { return s.server->in_flight() == 1; }, 5s));
+  Draining drain(*s.server);
+  // The listening socket closes at once: a new client is refused while the
+  // slow request is still under way.
+  EXPECT_TRUE(
+      chat_test::eventually([&] { return connection_refused(s.port); }, 250ms));
+  EXPECT_FALSE(drain.done(0ms));
+
+  const std::string answer = client.read(5000ms);  // until closed
+  EXPECT_TRUE(starts_with(answer, "HTTP/1.1 200")) << answer;
+  EXPECT_NE(answer.find(R"({"slow":true})"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("Connection: close\r\n"), std::string::npos)
+      << "the client learns the connection closes: " << answer;
+  EXPECT_TRUE(client.closed());
+
+  ASSERT_TRUE(drain.done(3s)) << "the drain ends once everything is answered";
+  const auto took = Clock::now() - drain.started;
+  const chat::DrainReport report = drain.report.get();
+  EXPECT_EQ(report.cut_off, 0u);
+  EXPECT_EQ(report.connections, 0u);
+  EXPECT_GE(took, 250ms);
+  EXPECT_LT(took, 3s) << "well before the 10 s deadline and the 5 s grace";
+  EXPECT_TRUE(connection_refused(s.port));
+}
+
+TEST(HttpServerDrain, KeptAliveConnectionsGetOneMoreAnswerThenClose) {
+  std::mutex mutex;
+  LateAnswers late;
+  chat::HttpServerOptions options;
+  options.drain_idle_grace = 300ms;
+  TestServer s(options, [&](chat::Request& req, chat::Respond& respond) {
+    if (req.target() != "/slow") return false;
+    std::lock_guard<std::mutex> lock(mutex);
+    late.after(1000ms, respond, R"({"slow":true})");
+    return true;
+  });
+  // Both served once and kept alive, then quiet.
+  RawClient busy(s.port);
+  RawClient quiet(s.port);
+  for (RawClient* c : {&busy, &quiet}) {
+    ASSERT_TRUE(c->send(kGet));
+    const std::string first = c->response();
+    ASSERT_TRUE(starts_with(first, "HTTP/1.1 200")) << first;
+    EXPECT_EQ(first.find("Connection: close"), std::string::npos) << first;
+  }
+  // And a slow one that holds the drain past the grace.
+  RawClient slow(s.port);
+  ASSERT_TRUE(slow.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(
+      chat_test::eventually([&] { return s.server->in_flight() == 1; }, 5s));
+
+  Draining drain(*s.server);
+  ASSERT_TRUE(
+      chat_test::eventually([&] { return connection_refused(s.port); }, 250ms));
+  // A request sent on a kept-alive connection during the grace is served,
+  // and the answer closes the connection.
+  ASSERT_TRUE(busy.send(kGet));
+  const std::string last = busy.read(5000ms);  // until closed
+  EXPECT_TRUE(starts_with(last, "HTTP/1.1 200")) << last;
+  EXPECT_NE(last.find("Connection: close\r\n"), std::string::npos) << last;
+  EXPECT_TRUE(busy.closed());
+  // The quiet one is closed once the grace is over, with nothing sent.
+  const std::string nothing = quiet.read(5000ms);
+  const auto quiet_closed = Clock::now() - drain.started;
+  EXPECT_TRUE(quiet.closed());
+  EXPECT_EQ(nothing, "");
+  EXPECT_GE(quiet_closed, 250ms);
+  EXPECT_LT(quiet_closed, 900ms) << "at the grace, not once the drain ends";
+
+  const std::string slow_answer = slow.read(5000ms);
+  EXPECT_NE(slow_answer.find(R"({"slow":true})"), std::string::npos)
+      << slow_answer;
+  ASSERT_TRUE(drain.done(3s));
+  const chat::DrainReport report = drain.report.get();
+  EXPECT_EQ(report.cut_off, 0u);
+  EXPECT_EQ(report.connections, 0u);
+}
+
+TEST(HttpServerDrain, RequestsStillUnansweredAtTheDeadlineAreCutOff) {
+  std::mutex mutex;
+  std::vector<chat::Respond> lost;
+  chat::HttpServerOptions options;
+  options.drain_timeout = 400ms;
+  options.handler_timeout = 0ms;  // only the drain ends it
+  TestServer s(options, [&](chat::Request& req, chat::Respond& respond) {
+    if (req.target() != "/lost") return false;
+    std::lock_guard<std::mutex> lock(mutex);
+    lost.push_back(respond);
+    return true;
+  });
+  RawClient a(s.port);
+  RawClient b(s.port);
+  ASSERT_TRUE(a.send("GET /lost HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(b.send("GET /lost HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(
+      chat_test::eventually([&] { return s.server->in_flight() == 2; }, 5s));
+
+  Draining drain(*s.server);
+  ASSERT_TRUE(drain.done(5s));
+  const auto took = Clock::now() - drain.started;
+  const chat::DrainReport report = drain.report.get();
+  EXPECT_EQ(report.cut_off, 2u);
+  EXPECT_EQ(report.connections, 2u);
+  EXPECT_GE(took, 350ms);
+  EXPECT_LT(took, 3s);
+  // Closed without an answer: the clients know they do not know.
+  EXPECT_EQ(a.read(5000ms), "");
+  EXPECT_TRUE(a.closed());
+  EXPECT_EQ(b.read(5000ms), "");
+  EXPECT_TRUE(b.closed());
+  // A Respond coming after all is harmless.
+  std::lock_guard<std::mutex> lock(mutex);
+  for (auto& respond : lost) {
+    respond(chat::json_response(200, R"({"too":"late"})"));
   }
 }
 
