@@ -62,6 +62,7 @@ void serve_until_signal(
     const std::function<void(std::uint16_t)>& on_listening) {
   const std::string service = options.service;
   const vigil::LogSink log = options.log;
+  const auto drain_timeout = options.drain_timeout;
   vigil::http::Handler vigil_paths(registry, health);
   vigil::http::ServerMetrics http_metrics(registry, std::move(routes));
   if (options.stream_route) {
@@ -80,6 +81,10 @@ void serve_until_signal(
           std::move(scope));
     };
   }
+  // Fails readiness while draining: a load balancer still probing over a
+  // kept-alive connection sends its traffic elsewhere.
+  constexpr const char* kShutdownCheck = "shutdown";
+  health.add_push_check(kShutdownCheck, vigil::http::Probe::kReadiness);
   HttpServer server(std::move(options), [&](Request&& req, Respond respond) {
     if (auto res = vigil_paths.handle(req)) {
       return respond(to_response(std::move(*res)));
@@ -101,7 +106,20 @@ void serve_until_signal(
   vigil::LogLine(log, "info", service, name + "_stopping")
       .field("signal", received)
       .emit();
-  server.stop();
+  health.set(kShutdownCheck, vigil::http::CheckResult::fail(
+                                 "draining: finishing the requests under way"));
+  vigil::LogLine(log, "info", service, name + "_draining")
+      .field("in_flight", server.in_flight())
+      .field("connections", server.connections())
+      .field("timeout_ms", static_cast<long long>(drain_timeout.count()))
+      .emit();
+  const DrainReport report = server.drain();
+  vigil::LogLine(log, report.cut_off > 0 ? "warn" : "info", service,
+                 name + "_stopped")
+      .field("cut_off", report.cut_off)
+      .field("connections_cut", report.connections)
+      .field("drain_ms", static_cast<long long>(report.took.count()))
+      .emit();
 }
 
 }  // namespace chat

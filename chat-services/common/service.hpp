@@ -45,9 +45,14 @@ int run_service(const char* service, const vigil::LogSink& log, Body&& body) {
 
 /// Serves `handler` with vigil's /metrics and /health* mounted on the same
 /// port and `http_requests_*` metrics by route template, until one of
-/// `signals` arrives. Logs `<name>_listening` (with the port, which tests and
-/// scripts/stack.sh read) and `<name>_stopping`. `on_listening` learns the
-/// port once bound (it may differ from options.port when that is 0).
+/// `signals` arrives, then drains (HttpServer::drain(): requests under way
+/// are answered, within options.drain_timeout) and returns. Adds the
+/// readiness check `shutdown` to `health`, failing from the signal on. Logs
+/// `<name>_listening` (with the port, which tests and scripts/stack.sh
+/// read), `<name>_stopping` (the signal), `<name>_draining` (requests in
+/// flight, connections) and `<name>_stopped` (requests cut off at the
+/// deadline: normally 0). `on_listening` learns the port once bound (it may
+/// differ from options.port when that is 0).
 void serve_until_signal(
     const std::string& name, HttpServerOptions options,
     vigil::Registry& registry, vigil::http::HealthRegistry& health,
