@@ -268,6 +268,7 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   void read() {
     unread_body_ = false;
+    head_ = false;
     // Draining, past the grace: no more requests on this connection. (One
     // that was under way when the drain began was answered with
     // `Connection: close` and closed without coming here.)
@@ -324,6 +325,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return close();
     }
     if (ec) return fail_read(ec);
+    head_ = header_parser_->get().method() == bhttp::verb::head;
     stream_.expires_after(shared_->options.read_timeout);
     // The handler learns the client's address from the socket, never from
     // the client: whatever a client sent under this name is replaced.
@@ -612,15 +614,22 @@ class Session : public std::enable_shared_from_this<Session> {
     if (shared_->draining) res.keep_alive(false);
     response_ = std::make_shared<Response>(std::move(res));
     stream_.expires_after(shared_->options.read_timeout);
-    bhttp::async_write(
-        stream_, *response_,
-        [self = shared_from_this()](beast::error_code ec, std::size_t) {
-          self->on_write(ec);
-        });
+    auto done = [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->on_write(ec);
+    };
+    if (!head_) return bhttp::async_write(stream_, *response_, done);
+    // HEAD (RFC 9110 9.3.2): the header the GET would have, Content-Length
+    // included, and no body, whatever the handler (which serves HEAD as
+    // GET) put there. The body's writer is never asked for bytes, so a
+    // streamed body is not read either.
+    head_serializer_.emplace(*response_);
+    head_serializer_->split(true);
+    bhttp::async_write_header(stream_, *head_serializer_, done);
   }
 
   void on_write(beast::error_code ec) {
     const bool keep = !ec && response_->keep_alive();
+    head_serializer_.reset();
     response_.reset();
     if (keep) return read();
     // A pipelined request read already is unread body too.
@@ -675,8 +684,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<char[]> chunk_;  // streamed bodies pass through here
   std::uint64_t body_limit_ = 0;   // of the current request
   bool unread_body_ = false;       // answered before reading the body
+  bool head_ = false;              // the current request is a HEAD
   bool idle_ = false;              // waiting for a request's first bytes
   std::shared_ptr<Response> response_;
+  // Writes response_'s header alone, for HEAD.
+  std::optional<bhttp::response_serializer<ResponseBody>> head_serializer_;
   std::uint64_t requests_ = 0;  // passed to the handler so far
   std::uint64_t awaiting_ = 0;  // the request awaiting Respond, 0 if none
   // The current window of min_upload_bytes_per_second.

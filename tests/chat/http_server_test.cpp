@@ -2,7 +2,7 @@
 // bodies (BodySink), their limits and early answers, streamed responses, the
 // defences against abusive clients and lost handlers (connections per
 // address, slow headers, slow uploads, handler timeout, accept back-off),
-// and draining on shutdown.
+// draining on shutdown, and HEAD.
 #include "http_server.hpp"
 
 #include <arpa/inet.h>
@@ -849,6 +849,76 @@ TEST(HttpServerDrain, RequestsStillUnansweredAtTheDeadlineAreCutOff) {
   for (auto& respond : lost) {
     respond(chat::json_response(200, R"({"too":"late"})"));
   }
+}
+
+// ---- HEAD ----------------------------------------------------------------
+
+TEST(HttpServerHead, SendsTheHeaderOfTheGetWithoutItsBody) {
+  auto reads = std::make_shared<std::atomic<int>>(0);
+  /// Counts the reads of the body, which HEAD must not make.
+  class WatchedSource : public CountingSource {
+   public:
+    WatchedSource(std::uint64_t size, std::shared_ptr<std::atomic<int>> reads)
+        : CountingSource(size), reads_(std::move(reads)) {}
+    std::size_t read_at(std::uint64_t offset, char* out,
+                        std::size_t capacity) override {
+      ++*reads_;
+      return CountingSource::read_at(offset, out, capacity);
+    }
+
+   private:
+    std::shared_ptr<std::atomic<int>> reads_;
+  };
+  // As the API does: HEAD goes to the GET's handler, which answers in full.
+  TestServer s({}, [&](chat::Request& req, chat::Respond& respond) {
+    if (req.target() == "/ten") {
+      chat::Response res{bhttp::status::ok, 11};
+      res.set(bhttp::field::content_type, "text/plain");
+      res.body() = "0123456789";
+      res.prepare_payload();
+      respond(std::move(res));
+      return true;
+    }
+    if (req.target() == "/download") {
+      chat::Response res{bhttp::status::ok, 11};
+      res.body().stream(std::make_shared<WatchedSource>(300000, reads), 0,
+                        200000);
+      res.prepare_payload();
+      respond(std::move(res));
+      return true;
+    }
+    return false;
+  });
+
+  RawClient client(s.port);
+  // The header alone: the read stops at its end, and nothing follows.
+  ASSERT_TRUE(client.send("HEAD /ten HTTP/1.1\r\nHost: t\r\n\r\n"));
+  std::string head = client.read(5000ms, "\r\n\r\n");
+  head += client.read(200ms);  // a body would arrive with it or right after
+  EXPECT_TRUE(starts_with(head, "HTTP/1.1 200")) << head;
+  EXPECT_NE(head.find("Content-Length: 10\r\n"), std::string::npos) << head;
+  EXPECT_EQ(head.size(), head.find("\r\n\r\n") + 4) << head;
+  EXPECT_FALSE(client.closed());
+  // The same connection then serves the GET: no stray body bytes before it.
+  ASSERT_TRUE(client.send("GET /ten HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const std::string get = client.read(5000ms, "0123456789");
+  EXPECT_TRUE(starts_with(get, "HTTP/1.1 200")) << get;
+  EXPECT_NE(get.find("Content-Length: 10\r\n\r\n0123456789"), std::string::npos)
+      << get;
+
+  // A streamed body: the same, and the source is not read at all.
+  ASSERT_TRUE(client.send("HEAD /download HTTP/1.1\r\nHost: t\r\n\r\n"));
+  head = client.read(5000ms, "\r\n\r\n");
+  head += client.read(200ms);
+  EXPECT_TRUE(starts_with(head, "HTTP/1.1 200")) << head;
+  EXPECT_NE(head.find("Content-Length: 200000\r\n"), std::string::npos) << head;
+  EXPECT_EQ(head.size(), head.find("\r\n\r\n") + 4)
+      << head.size() << " bytes, the header's " << head.find("\r\n\r\n") + 4;
+  EXPECT_EQ(reads->load(), 0);
+  ASSERT_TRUE(client.send(kGet));
+  const std::string ok = client.response();
+  EXPECT_TRUE(starts_with(ok, "HTTP/1.1 200")) << ok.substr(0, 200);
+  EXPECT_NE(ok.find(R"({"ok":true})"), std::string::npos);
 }
 
 }  // namespace
