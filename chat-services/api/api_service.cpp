@@ -484,8 +484,10 @@ void ApiService::issue_token(const json& body, const Respond& respond) {
   const bool matches = verify_password(
       password.value_or(""), user ? user->password_hash : unknown_user_hash_);
   if (!user || !password || !matches) {
-    return respond(
-        problem(401, "Unauthorized", "unknown username or wrong password"));
+    Response res =
+        problem(401, "Unauthorized", "unknown username or wrong password");
+    res.set(bhttp::field::www_authenticate, "Bearer");  // RFC 9110 §15.5.2
+    return respond(std::move(res));
   }
   respond(json_response(
       200, json{{"access_token", jwt_.issue(user->id, clock_() / 1000)},
@@ -523,7 +525,7 @@ void ApiService::send_message(const Request& req, const std::string& user,
   }
   if (content->size() > kMaxContentBytes) {
     return respond(
-        problem(413, "Payload Too Large", "content is limited to 10 KiB"));
+        problem(413, "Content Too Large", "content is limited to 10 KiB"));
   }
   if (!valid_utf8(*content)) {
     return respond(problem(400, "Bad Request", "content must be valid UTF-8"));

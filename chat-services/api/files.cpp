@@ -67,6 +67,14 @@ std::string percent_encode(std::string_view text) {
 constexpr const char* kStorageFull =
     "the server's file storage is full; retry later";
 
+/// 507 for a disk near its reserve: space may come back (an operator, other
+/// uploads' partial files), so say when to try again.
+Response storage_full() {
+  Response res = problem(507, "Insufficient Storage", kStorageFull);
+  res.set(bhttp::field::retry_after, "60");
+  return res;
+}
+
 std::string quota_used_up(std::uint64_t quota) {
   return "the upload would exceed your storage quota of " +
          std::to_string(quota) + " bytes";
@@ -279,6 +287,7 @@ class ApiService::UploadSink final : public BodySink, MultipartHandler {
         .field("status", status)
         .field("reason", detail)
         .emit();
+    if (status == 507 && detail == kStorageFull) return storage_full();
     return problem(status,
                    status == 404   ? "Not Found"
                    : status == 507 ? "Insufficient Storage"
@@ -341,7 +350,7 @@ StreamDecision ApiService::stream_route(const RequestHeader& header) {
     }
     if (options_.blobs->available_bytes() <
         options_.free_space_reserve_bytes + length) {
-      return problem(507, "Insufficient Storage", kStorageFull);
+      return storage_full();
     }
     return std::make_unique<UploadSink>(*this, std::move(user), *boundary,
                                         used);
@@ -371,7 +380,10 @@ void ApiService::route_files(Request&& req,
   if ((!link && !content) || parts[2].empty()) {
     return respond(problem(404, "Not Found", "no such resource"));
   }
-  if (method != bhttp::verb::get) return respond(method_not_allowed("GET"));
+  if (method != bhttp::verb::get &&
+      !(content && method == bhttp::verb::head)) {
+    return respond(method_not_allowed(content ? "GET, HEAD" : "GET"));
+  }
   const std::string file_id(parts[2]);
   if (content) return download_content(req, file_id, std::move(respond));
   const std::string user = authenticate(req, respond);

@@ -82,13 +82,7 @@ NOT_EXERCISED = {
 # instead of failing the test. Each: (method or None, path template prefix,
 # status or None, a regular expression for the reason, what is wrong).
 # One that no longer occurs is reported too: remove it.
-KNOWN_CODE_BUGS = [
-    ("HEAD", "/v1/", None, r"^a HEAD response with a \d+-byte body",
-     "the API's HEAD answers carry GET's body (chat-services/common/"
-     "http_server.cpp writes whatever the handler gives, and ApiService "
-     "answers HEAD like GET); a keep-alive client then reads those bytes "
-     "as the start of the next response"),
-]
+KNOWN_CODE_BUGS = []
 
 # Response headers the recorder (tests/chat/process.cpp, exercise.py)
 # keeps: a required header the spec documents must be one of them, or it
