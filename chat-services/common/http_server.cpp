@@ -48,6 +48,9 @@ struct HttpServer::Shared {
   std::mutex sessions_mutex;
   std::condition_variable gone;
   std::map<std::uint64_t, std::weak_ptr<Session>> sessions;
+  /// From start() until drain()'s close of the acceptor took its last
+  /// connection (under sessions_mutex).
+  bool listening = false;
 
   Shared(HttpServerOptions o, RequestHandler h)
       : options(std::move(o)), handler(std::move(h)) {}
@@ -64,6 +67,13 @@ struct HttpServer::Shared {
       if (auto session = weak.lock()) open.push_back(std::move(session));
     }
     return open;
+  }
+  void not_listening() {
+    {
+      std::lock_guard<std::mutex> lock(sessions_mutex);
+      listening = false;
+    }
+    gone.notify_all();
   }
   /// A connection (counted by the acceptor) closed.
   void closed(std::uint64_t id, const net::ip::address& address) {
@@ -721,6 +731,7 @@ void HttpServer::start() {
                              ec.message());
   }
   port_ = acceptor_.local_endpoint().port();
+  shared_->listening = true;
   accept();
   for (std::size_t i = 0; i < options.threads; ++i) {
     threads_.emplace_back([this] { io_.run(); });
@@ -728,14 +739,17 @@ void HttpServer::start() {
 }
 
 void HttpServer::accept() {
+  accepting_ = true;
   acceptor_.async_accept(net::make_strand(io_),
                          [this](beast::error_code ec, tcp::socket socket) {
+                           accepting_ = false;
                            if (stopped_) return;
                            // Draining: the acceptor is closed, or closes next;
                            // a connection accepted before is served like the
                            // others.
                            if (shared_->draining) {
                              if (!ec) admit(std::move(socket));
+                             if (!acceptor_.is_open()) shared_->not_listening();
                              return;
                            }
                            if (ec) return accept_failed(ec);
@@ -777,6 +791,9 @@ void HttpServer::close_acceptor() {
   }
   acceptor_.close(ec);
   accept_timer_.cancel();
+  // An accept under way completes now, maybe with a connection it took
+  // before the close: its handler says when it is done.
+  if (!accepting_) shared_->not_listening();
 }
 
 /// Out of file descriptors (EMFILE, ENFILE) or memory, the pending
@@ -810,7 +827,11 @@ DrainReport HttpServer::drain() {
   const auto grace_over =
       std::min(deadline, started + options.drain_idle_grace);
   net::post(acceptor_.get_executor(), [this] { close_acceptor(); });
-  auto all_closed = [this] { return shared_->connections == 0 || stopped_; };
+  // Not before the acceptor took its last connection: until then, none
+  // open does not mean done.
+  auto all_closed = [this] {
+    return (!shared_->listening && shared_->connections == 0) || stopped_;
+  };
   std::unique_lock<std::mutex> lock(shared_->sessions_mutex);
   if (!shared_->gone.wait_until(lock, grace_over, all_closed)) {
     shared_->closing_idle = true;

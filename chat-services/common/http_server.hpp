@@ -246,6 +246,7 @@ class HttpServer {
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer accept_timer_;
   std::chrono::milliseconds accept_delay_{0};  // the current back-off
+  bool accepting_ = false;                     // an async_accept is pending
   std::vector<std::thread> threads_;
   std::uint16_t port_ = 0;
   std::atomic<bool> stopped_{false};

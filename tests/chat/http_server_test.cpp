@@ -851,6 +851,39 @@ TEST(HttpServerDrain, RequestsStillUnansweredAtTheDeadlineAreCutOff) {
   }
 }
 
+TEST(HttpServerDrain, ConnectionsQueuedInTheKernelAreServedNotReset) {
+  // A connection the kernel completed but the server has not accepted yet
+  // (here: out of descriptors, the accept backs off) has its request sent:
+  // closing the listening socket would reset it unanswered.
+  TestServer s(chat::HttpServerOptions{});
+  RawClient client(0);  // its socket exists before the limit
+  ASSERT_TRUE(client.connected());
+  {
+    NoFreeDescriptors limit;
+    ASSERT_TRUE(limit.ok());
+    ASSERT_TRUE(client.connect(s.port));
+    ASSERT_TRUE(client.send(kGet));
+    // Backed off to 400 ms (50, 100, 200, 400): the drain below comes well
+    // before the next accept would.
+    ASSERT_TRUE(chat_test::eventually(
+        [&] {
+          for (const auto& line : s.logs.events("accept_failed")) {
+            if (chat_test::json_int_field(line, "retry_ms") == 400) return true;
+          }
+          return false;
+        },
+        5s));
+  }
+  Draining drain(*s.server);
+  const std::string answer = client.read(5000ms);  // until closed
+  EXPECT_TRUE(starts_with(answer, "HTTP/1.1 200")) << answer;
+  EXPECT_NE(answer.find("Connection: close\r\n"), std::string::npos) << answer;
+  ASSERT_TRUE(drain.done(5s));
+  const chat::DrainReport report = drain.report.get();
+  EXPECT_EQ(report.cut_off, 0u);
+  EXPECT_EQ(report.connections, 0u);
+}
+
 // ---- HEAD ----------------------------------------------------------------
 
 TEST(HttpServerHead, SendsTheHeaderOfTheGetWithoutItsBody) {
