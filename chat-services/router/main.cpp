@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
       .add("liveness-threshold-ms", "CHAT_ROUTER_LIVENESS_THRESHOLD_MS",
            "60000",
            "/health/live fails when the poll loop has not turned for this "
-           "long");
+           "long, or has retried a batch the store cannot take (busy, disk "
+           "full, I/O error) for this long");
   flags.parse(argc, argv);
 
   const vigil::LogSink log = vigil::stderr_log_sink();

@@ -55,6 +55,24 @@ vigil::CounterFamily& processed(vigil::Registry& metrics) {
                          {"outcome"});
 }
 
+vigil::CounterFamily& dead_letters(vigil::Registry& metrics) {
+  return metrics.counter("chat_dead_letter_total",
+                         "Events sent to the dead-letter topic, by reason: "
+                         "malformed (not a valid event) or store_refused (the "
+                         "store refused it, which retrying cannot cure).",
+                         {"reason"});
+}
+
+vigil::CounterFamily& store_failures(vigil::Registry& metrics) {
+  return metrics.counter(
+      "chat_router_store_failures_total",
+      "Attempts at storing a batch that failed, by reason: unavailable (the "
+      "store cannot answer now; the batch is retried) or refused (it refused "
+      "a statement; the batch is split and the events it refuses are "
+      "dead-lettered).",
+      {"reason"});
+}
+
 }  // namespace
 
 Router::Router(RouterOptions options, Store& store, vigil::Registry& metrics,
@@ -70,10 +88,10 @@ Router::Router(RouterOptions options, Store& store, vigil::Registry& metrics,
       stored_(processed(metrics).with({"stored"})),
       duplicates_(processed(metrics).with({"duplicate"})),
       dead_lettered_(processed(metrics).with({"dead_letter"})),
-      dead_letter_total_(metrics
-                             .counter("chat_dead_letter_total",
-                                      "Events sent to the dead-letter topic.")
-                             .with({})),
+      dead_malformed_(dead_letters(metrics).with({"malformed"})),
+      dead_store_refused_(dead_letters(metrics).with({"store_refused"})),
+      store_unavailable_(store_failures(metrics).with({"unavailable"})),
+      store_refused_(store_failures(metrics).with({"refused"})),
       processing_(metrics
                       .histogram("chat_processing_duration_seconds",
                                  "Time to store, forward and commit a batch.",
@@ -219,14 +237,18 @@ void Router::add(RdKafka::Message& message) {
 void Router::flush() {
   if (batch_.empty()) return;
   const auto started = std::chrono::steady_clock::now();
-  std::vector<MessageRecord> records;
-  records.reserve(batch_.size());
-  while (!try_flush(records)) {
+  for (;;) {
+    const FlushResult result = try_flush();
+    if (result == FlushResult::kDone) break;
     last_flush_ok_ = false;
     if (stopping_) return;  // uncommitted: redelivered to whoever is next
-    // Retrying is progress: liveness stays green, readiness says why not.
-    watchdog_.beat();
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    // A broker outage is everyone's and restarting cannot cure it (readiness
+    // says why), so waiting it out is progress, as an idle loop's polls are.
+    // A store that stays unavailable is not: the watchdog starves, liveness
+    // goes red after its threshold and a supervisor restarts the router,
+    // which reopens the database.
+    if (result == FlushResult::kForwardFailed) watchdog_.beat();
+    std::this_thread::sleep_for(options_.retry_backoff);
   }
   last_flush_ok_ = true;
   processing_.observe(
@@ -236,64 +258,133 @@ void Router::flush() {
   batch_.clear();
 }
 
-bool Router::try_flush(std::vector<MessageRecord>& records) {
-  records.clear();
+std::size_t Router::store_messages(
+    const std::vector<MessageRecord>& records,
+    std::vector<std::optional<std::string>>& refused) {
+  try {
+    return store_.add_messages(records);
+  } catch (const StoreUnavailable&) {
+    throw;
+  } catch (const std::exception& e) {
+    // The database refused a statement (a constraint, say): the same batch
+    // would fail forever and wedge its partitions, so find the events it
+    // refuses and store the rest.
+    store_refused_.inc();
+    vigil::LogLine(log_, "error", kService, "store_refused_batch")
+        .field("events", records.size())
+        .field("error", e.what())
+        .emit();
+    return bisect(records, 0, records.size(), e.what(), refused);
+  }
+}
+
+std::size_t Router::bisect(const std::vector<MessageRecord>& records,
+                           std::size_t begin, std::size_t end, std::string why,
+                           std::vector<std::optional<std::string>>& refused) {
+  if (end - begin == 1) {
+    refused[begin] = std::move(why);
+    return 0;
+  }
+  // Halves rather than one event at a time: one poison event in a batch of
+  // 2000 costs 2 * 11 transactions instead of 2000 (each one an fsync). The
+  // left half is resolved before the right one is stored, so the events
+  // stored keep their partition order; the depth is log2(max_batch).
+  const std::size_t mid = begin + (end - begin) / 2;
+  std::size_t added = 0;
+  for (const auto& [from, to] : {std::pair{begin, mid}, std::pair{mid, end}}) {
+    try {
+      added += store_.add_messages(std::vector<MessageRecord>(
+          records.begin() + static_cast<std::ptrdiff_t>(from),
+          records.begin() + static_cast<std::ptrdiff_t>(to)));
+    } catch (const StoreUnavailable&) {
+      throw;
+    } catch (const std::exception& e) {
+      added += bisect(records, from, to, e.what(), refused);
+    }
+  }
+  return added;
+}
+
+Router::FlushResult Router::try_flush() {
+  // Parallel vectors: records[i] came from record_sources[i] and goes on to
+  // record_topics[i] (nullptr: a local message, not forwarded).
+  std::vector<MessageRecord> records;
+  std::vector<const Pending*> record_sources;
+  std::vector<const char*> record_topics;
   std::vector<StatusEvent> statuses;
-  struct Forward {
-    const char* topic;
-    std::string key;
-    const std::string* payload;
-  };
-  std::vector<Forward> forwards;
-  producer_.begin_batch();
+  std::vector<const Pending*> status_sources;
+  std::vector<DeadLetter> dead;
   for (const auto& pending : batch_) {
     std::string why;
     if (pending.topic == kStatusTopic) {
       if (auto status = parse_status_event(pending.payload, why)) {
         statuses.push_back(std::move(*status));
+        status_sources.push_back(&pending);
         continue;
       }
     } else if (auto event = parse_message_event(pending.payload, why)) {
-      if (const char* topic = outbound_topic(event->recipient_id)) {
-        forwards.push_back({topic, event->conversation_id, &pending.payload});
-      }
+      record_topics.push_back(outbound_topic(event->recipient_id));
       records.push_back(to_record(*event));
+      record_sources.push_back(&pending);
       continue;
     }
-    const nlohmann::json dead = {{"reason", why},
+    dead.push_back({&pending, std::move(why), false});
+  }
+  std::vector<std::optional<std::string>> refused(records.size());
+  std::size_t added = 0;
+  try {
+    added = store_messages(records, refused);
+    apply(statuses, status_sources, dead);
+  } catch (const StoreUnavailable& e) {
+    // Events stored before it failed are there on the retry already: the
+    // store is idempotent.
+    store_unavailable_.inc();
+    vigil::LogLine(log_, "error", kService, "store_unavailable")
+        .field("events", batch_.size())
+        .field("error", e.what())
+        .emit();
+    return FlushResult::kStoreUnavailable;
+  }
+  std::size_t refused_count = 0;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    if (!refused[i]) continue;
+    ++refused_count;
+    dead.push_back(
+        {record_sources[i], "store refused the event: " + *refused[i], true});
+  }
+  // Dead letters and forwards only once the store is done with the batch,
+  // so a batch retried while the store is unavailable is not dead-lettered
+  // once per attempt, and a connector's status event always finds its
+  // message.
+  producer_.begin_batch();
+  for (const auto& letter : dead) {
+    const Pending& pending = *letter.event;
+    const nlohmann::json body = {{"reason", letter.reason},
                                  {"topic", pending.topic},
                                  {"partition", pending.partition},
                                  {"offset", pending.offset},
                                  {"payload", pending.payload}};
     producer_.produce(
         kDeadLetterTopic, {},
-        dead.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     vigil::LogLine(log_, "warn", kService, "dead_letter")
-        .field("reason", why)
+        .field("reason", letter.reason)
+        .field("topic", pending.topic)
         .field("partition", pending.partition)
         .field("offset", pending.offset)
         .emit();
   }
-  std::size_t added = 0;
-  try {
-    added = store_.add_messages(records);
-    apply(statuses);
-  } catch (const std::exception& e) {
-    vigil::LogLine(log_, "error", kService, "store_failed")
-        .field("error", e.what())
-        .emit();
-    return false;
-  }
-  // Forwarded only once stored: a connector's status event then always
-  // finds its message.
-  for (const auto& forward : forwards) {
-    producer_.produce(forward.topic, forward.key, *forward.payload);
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    if (record_topics[i] != nullptr && !refused[i]) {
+      producer_.produce(record_topics[i], records[i].conversation_id,
+                        record_sources[i]->payload);
+    }
   }
   if (!producer_.confirm(kConfirmTimeout)) {
     vigil::LogLine(log_, "error", kService, "forward_failed")
         .field("events", batch_.size())
         .emit();
-    return false;
+    return FlushResult::kForwardFailed;
   }
   // Commit the next offset of each partition in the batch, through the
   // consumer of its topic.
@@ -322,21 +413,39 @@ bool Router::try_flush(std::vector<MessageRecord>& records) {
     }
   }
   const std::int64_t now = now_ms();
-  for (const auto& record : records) {
-    end_to_end_.observe(static_cast<double>(now - record.timestamp_ms) / 1000);
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    if (refused[i]) continue;
+    end_to_end_.observe(static_cast<double>(now - records[i].timestamp_ms) /
+                        1000);
   }
-  const std::size_t dead = batch_.size() - records.size() - statuses.size();
   stored_.inc(static_cast<double>(added));
-  duplicates_.inc(static_cast<double>(records.size() - added));
-  dead_lettered_.inc(static_cast<double>(dead));
-  dead_letter_total_.inc(static_cast<double>(dead));
-  return true;
+  duplicates_.inc(static_cast<double>(records.size() - refused_count - added));
+  dead_lettered_.inc(static_cast<double>(dead.size()));
+  for (const auto& letter : dead) {
+    (letter.store_refused ? dead_store_refused_ : dead_malformed_).inc();
+  }
+  return FlushResult::kDone;
 }
 
-void Router::apply(const std::vector<StatusEvent>& statuses) {
-  for (const auto& status : statuses) {
-    const StatusChange change =
-        store_.set_status(status.message_id, status.status, status.at_ms);
+void Router::apply(const std::vector<StatusEvent>& statuses,
+                   const std::vector<const Pending*>& sources,
+                   std::vector<DeadLetter>& dead) {
+  for (std::size_t i = 0; i < statuses.size(); ++i) {
+    const StatusEvent& status = statuses[i];
+    StatusChange change;
+    try {
+      change =
+          store_.set_status(status.message_id, status.status, status.at_ms);
+    } catch (const StoreUnavailable&) {
+      throw;
+    } catch (const std::exception& e) {
+      // Refused like a message would be: dead-lettered, not retried forever.
+      store_refused_.inc();
+      dead.push_back({sources[i],
+                      std::string("store refused the event: ") + e.what(),
+                      true});
+      continue;
+    }
     const char* outcome = "unknown_message";
     if (change.message) {
       switch (change.outcome) {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 #include <vigil/http/health.hpp>
@@ -38,7 +39,12 @@ struct RouterOptions {
   /// Liveness fails when the poll loop has not turned for this long. A
   /// healthy loop turns at least every 100 ms; one flush attempt may block
   /// for the store's busy timeout plus the forward confirmation (10 s each).
+  /// Retrying a batch the store cannot take (StoreUnavailable) is not
+  /// progress: a router stuck on it that long goes red and is restarted.
   std::chrono::milliseconds liveness_threshold{60000};
+  /// Pause between two attempts at a batch that could not be stored or
+  /// forwarded.
+  std::chrono::milliseconds retry_backoff{500};
 };
 
 /// Thread-safety: run() on one thread; request_stop() from any (e.g. a
@@ -65,7 +71,9 @@ class Router : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   /// and forwarded, and the broker answers a metadata request within
   /// `timeout`. Run it from a health check (it blocks up to `timeout`).
   vigil::http::CheckResult check_ready(std::chrono::milliseconds timeout);
-  /// Beaten by the poll loop; feeds the liveness check.
+  /// Beaten by the poll loop (and by retries while the broker is away, which
+  /// a restart cannot cure; not while the store is); feeds the liveness
+  /// check.
   const Watchdog& watchdog() const { return watchdog_; }
 
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
@@ -79,6 +87,12 @@ class Router : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     std::int64_t offset;
     std::string payload;
   };
+  struct DeadLetter {
+    const Pending* event;
+    std::string reason;
+    bool store_refused;  // else malformed
+  };
+  enum class FlushResult { kDone, kStoreUnavailable, kForwardFailed };
 
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_for(
       const std::string& group, const std::string& client_id);
@@ -89,10 +103,24 @@ class Router : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   /// done or a stop is requested (then the batch is left uncommitted and
   /// will be redelivered: the store is idempotent).
   void flush();
-  bool try_flush(std::vector<MessageRecord>& records);
+  FlushResult try_flush();
+  /// Stores `records`; when the store refuses the batch (anything but
+  /// StoreUnavailable), splits it and stores the parts it accepts, in
+  /// order. `refused[i]` gets the store's reason for each record it refuses
+  /// on its own. Returns how many were new; StoreUnavailable propagates.
+  std::size_t store_messages(const std::vector<MessageRecord>& records,
+                             std::vector<std::optional<std::string>>& refused);
+  /// Stores [begin, end) of `records`, which the store refused whole with
+  /// `why`, by halves (see store_messages).
+  std::size_t bisect(const std::vector<MessageRecord>& records,
+                     std::size_t begin, std::size_t end, std::string why,
+                     std::vector<std::optional<std::string>>& refused);
   /// Moves messages through the lifecycle; replays and late events are
-  /// no-ops (check_transition), so a redelivered batch is harmless.
-  void apply(const std::vector<StatusEvent>& statuses);
+  /// no-ops (check_transition), so a redelivered batch is harmless. A status
+  /// the store refuses goes to `dead`; StoreUnavailable propagates.
+  void apply(const std::vector<StatusEvent>& statuses,
+             const std::vector<const Pending*>& sources,
+             std::vector<DeadLetter>& dead);
 
   RouterOptions options_;
   Store& store_;
@@ -111,7 +139,10 @@ class Router : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   vigil::Counter stored_;
   vigil::Counter duplicates_;
   vigil::Counter dead_lettered_;
-  vigil::Counter dead_letter_total_;
+  vigil::Counter dead_malformed_;
+  vigil::Counter dead_store_refused_;
+  vigil::Counter store_unavailable_;
+  vigil::Counter store_refused_;
   vigil::Histogram processing_;
   vigil::Histogram end_to_end_;
   vigil::Histogram batch_size_;
