@@ -20,6 +20,10 @@
 #include <stdexcept>
 #include <string_view>
 #include <thread>
+#include <vigil/detail/json.hpp>
+#include <vigil/http/auth.hpp>
+
+#include "validation.hpp"
 
 extern char** environ;
 
@@ -187,91 +191,7 @@ std::optional<HttpResponse> read_response(int fd) {
 constexpr std::size_t kMaxTextBody = 256 * 1024;
 constexpr std::size_t kMaxBase64Body = 4096;
 
-bool utf8_valid(std::string_view text) {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto lead = static_cast<unsigned char>(text[i]);
-    std::size_t length = 1;
-    std::uint32_t code = lead;
-    if (lead >= 0x80) {
-      if ((lead & 0xE0) == 0xC0) {
-        length = 2;
-        code = lead & 0x1F;
-      } else if ((lead & 0xF0) == 0xE0) {
-        length = 3;
-        code = lead & 0x0F;
-      } else if ((lead & 0xF8) == 0xF0) {
-        length = 4;
-        code = lead & 0x07;
-      } else {
-        return false;
-      }
-      if (i + length > text.size()) return false;
-      for (std::size_t k = 1; k < length; ++k) {
-        const auto next = static_cast<unsigned char>(text[i + k]);
-        if ((next & 0xC0) != 0x80) return false;
-        code = (code << 6) | (next & 0x3F);
-      }
-      constexpr std::uint32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};
-      if (code < kMinimum[length] || code > 0x10FFFF ||
-          (code >= 0xD800 && code <= 0xDFFF)) {
-        return false;
-      }
-    }
-    i += length;
-  }
-  return true;
-}
-
-/// `text` as a JSON string. Bytes of invalid UTF-8 become U+00XX, so the
-/// line stays valid JSON (only a body's validity matters, and it is checked
-/// before it is written as text).
-void append_json_string(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  const bool valid = utf8_valid(text);
-  out += '"';
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20 || (!valid && u >= 0x80)) {
-      out += "\\u00";
-      out += kHex[u >> 4];
-      out += kHex[u & 15];
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-}
-
-std::string base64(std::string_view bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    const std::uint32_t n = (static_cast<unsigned char>(bytes[i]) << 16) |
-                            (static_cast<unsigned char>(bytes[i + 1]) << 8) |
-                            static_cast<unsigned char>(bytes[i + 2]);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += kAlphabet[n & 63];
-  }
-  if (i < bytes.size()) {
-    std::uint32_t n = static_cast<unsigned char>(bytes[i]) << 16;
-    if (i + 1 < bytes.size()) {
-      n |= static_cast<unsigned char>(bytes[i + 1]) << 8;
-    }
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += i + 1 < bytes.size() ? kAlphabet[(n >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
+using vigil::detail::append_json_string;  // keeps a line valid UTF-8
 
 bool iequals_prefix(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() &&
@@ -356,11 +276,11 @@ void record_exchange(int port, const std::string& method,
                          iequals_prefix(type, "application/json") ||
                          type.find("+json") != std::string::npos;
     line += "},\"body_length\":" + std::to_string(body.size());
-    if (textual && body.size() <= kMaxTextBody && utf8_valid(body)) {
+    if (textual && body.size() <= kMaxTextBody && chat::valid_utf8(body)) {
       line += ",\"body\":";
       append_json_string(line, body);
     } else if (body.size() <= kMaxBase64Body) {
-      line += ",\"body_base64\":\"" + base64(body) + "\"";
+      line += ",\"body_base64\":\"" + vigil::http::detail::base64(body) + "\"";
     } else {
       line += ",\"body_omitted\":true";
     }
