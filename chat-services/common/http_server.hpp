@@ -196,6 +196,7 @@ struct DrainReport {
   /// Connections still open, those of cut_off's requests included (others
   /// were still sending a request or reading an answer).
   std::size_t connections = 0;
+  /// From drain()'s call to its return.
   std::chrono::milliseconds took{0};
 };
 
@@ -218,6 +219,7 @@ class HttpServer {
   /// connection with `Connection: close`, closes connections that stay
   /// without a request for drain_idle_grace, and returns once every
   /// connection is closed or drain_timeout passed, after stop(). Blocks.
+  /// A stop() or a second drain() from another thread ends it at once.
   DrainReport drain();
   /// Stops at once: stops accepting, closes connections without answering
   /// the requests under way and joins the threads.
