@@ -21,6 +21,7 @@
 #include "events.hpp"
 #include "password.hpp"
 #include "process.hpp"
+#include "sqlite_lock.hpp"
 
 namespace {
 
@@ -440,10 +441,7 @@ TEST_F(Api, AStoreThatCannotAnswerIs503AndTheServiceLivesOn) {
   ASSERT_EQ(send(alice_, "c1", bob_.id).status, 202u);
   // Another process holds the write lock past the busy timeout, as a long
   // write elsewhere would.
-  sqlite3* holder = nullptr;
-  ASSERT_EQ(sqlite3_open(db_path().c_str(), &holder), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(holder, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr),
-            SQLITE_OK);
+  chat_test::SqliteWriteLock holder(db_path());
   // Registration runs on the hashing threads: an escaping exception there
   // used to end the process.
   const auto reg = call(bhttp::verb::post, "/auth/register",
@@ -460,9 +458,7 @@ TEST_F(Api, AStoreThatCannotAnswerIs503AndTheServiceLivesOn) {
             503u);
   EXPECT_EQ(get("/v1/conversations/c1/messages", alice_).status, 200u);
   EXPECT_EQ(send(alice_, "c1", bob_.id).status, 202u);
-  ASSERT_EQ(sqlite3_exec(holder, "ROLLBACK", nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(holder);
+  holder.release();
   // The same statements work again once the lock is free.
   EXPECT_EQ(call(bhttp::verb::post, "/auth/register",
                  R"({"username":"erin","password":"secret-erin"})")

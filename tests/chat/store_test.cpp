@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "process.hpp"
+#include "sqlite_lock.hpp"
 
 namespace {
 
@@ -156,10 +157,7 @@ TEST_F(StoreTest, AWriterGivesUpOnceTheLockIsHeldPastItsBusyTimeout) {
   options.busy_timeout = std::chrono::milliseconds(100);
   auto waiter = chat::open_sqlite_store(path(), options);
   // Another process holding the write lock, as a router mid-commit would.
-  sqlite3* holder = nullptr;
-  ASSERT_EQ(sqlite3_open(path().c_str(), &holder), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(holder, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr),
-            SQLITE_OK);
+  chat_test::SqliteWriteLock holder(path());
   const auto started = std::chrono::steady_clock::now();
   try {
     waiter->add_messages({message("m1", "c")});
@@ -171,9 +169,7 @@ TEST_F(StoreTest, AWriterGivesUpOnceTheLockIsHeldPastItsBusyTimeout) {
   // It waited for the lock first (a lower bound: the wait is the point).
   EXPECT_GE(std::chrono::steady_clock::now() - started, options.busy_timeout);
   // Once the lock is free the same connection writes again.
-  ASSERT_EQ(sqlite3_exec(holder, "COMMIT", nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(holder);
+  holder.release();
   waiter->add_messages({message("m1", "c")});
   EXPECT_TRUE(store_->message("m1"));
 }
@@ -184,10 +180,7 @@ TEST_F(StoreTest, AStatementThatFailedBusyWorksOnceTheLockIsFree) {
   chat::SqliteStoreOptions options;
   options.busy_timeout = std::chrono::milliseconds(50);
   auto waiter = chat::open_sqlite_store(path(), options);
-  sqlite3* holder = nullptr;
-  ASSERT_EQ(sqlite3_open(path().c_str(), &holder), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(holder, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr),
-            SQLITE_OK);
+  chat_test::SqliteWriteLock holder(path());
   for (int attempt = 0; attempt < 2; ++attempt) {
     try {
       waiter->add_user({"u_1", "alice", "hash", 1});
@@ -198,9 +191,7 @@ TEST_F(StoreTest, AStatementThatFailedBusyWorksOnceTheLockIsFree) {
           << e.what();
     }
   }
-  ASSERT_EQ(sqlite3_exec(holder, "ROLLBACK", nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(holder);
+  holder.release();
   EXPECT_TRUE(waiter->add_user({"u_1", "alice", "hash", 1}));
   EXPECT_EQ(waiter->user_by_name("alice")->id, "u_1");
 }
