@@ -280,13 +280,18 @@ void Connector::deliver(const DeliveryTicket& ticket, PlatformClient& client) {
               std::chrono::duration<double>(Clock::now() - started).count());
         }
       } observe{api_duration_, started};
-      PlatformReply r = client.post(path, body.dump());
+      // The message_id is the platform's idempotency key (the body carries
+      // it too): a message sent again after a crash or a timed-out call is
+      // answered as the first time, not delivered twice.
+      PlatformReply r = client.post(path, body.dump(), event->message_id);
       if (r.status >= 500 || r.status == 429 || r.status == 408) {
         throw RetryableStatus("platform answered " + std::to_string(r.status));
       }
       if (r.status >= 400) {
+        // The platform's words go into a log line and a dead letter: cut
+        // on a character, and never raw bytes that are not UTF-8.
         throw Rejected("platform refused with " + std::to_string(r.status) +
-                       ": " + r.body.substr(0, 200));
+                       ": " + printable_excerpt(r.body, 200));
       }
       return r;
     });
@@ -317,8 +322,11 @@ void Connector::deliver(const DeliveryTicket& ticket, PlatformClient& client) {
                        {"partition", m.partition},
                        {"offset", m.offset},
                        {"payload", m.payload}};
-    if (!publish_confirmed(kDeadLetterTopic, event->conversation_id,
-                           dead.dump())) {
+    // Replacing what is not UTF-8 rather than throwing, which would end
+    // this worker from inside its handler.
+    if (!publish_confirmed(
+            kDeadLetterTopic, event->conversation_id,
+            dead.dump(-1, ' ', false, json::error_handler_t::replace))) {
       return;
     }
     rejected_.inc();

@@ -10,8 +10,16 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace chat {
+
+/// At most `max_bytes` of a platform's text (an error body), fit for a log
+/// line or an error message: cut back to a character boundary, each byte
+/// that is not part of well-formed UTF-8 replaced by U+FFFD, and "..."
+/// appended when something was cut. Always valid UTF-8, at most
+/// `max_bytes` + 3 bytes.
+std::string printable_excerpt(std::string_view text, std::size_t max_bytes);
 
 /// The call did not get an HTTP answer: refused, reset, or timed out.
 class TransportError : public std::runtime_error {
@@ -32,9 +40,12 @@ class PlatformClient {
   PlatformClient(const std::string& base_url,
                  std::chrono::milliseconds timeout);
 
-  /// POSTs a JSON body to `path`; throws TransportError if no complete
-  /// answer arrived within the timeout.
-  PlatformReply post(const std::string& path, const std::string& body);
+  /// POSTs a JSON body to `path`, with an `Idempotency-Key` header unless
+  /// `idempotency_key` is empty (the platform then answers a repeat with its
+  /// first answer instead of delivering again); throws TransportError if no
+  /// complete answer arrived within the timeout.
+  PlatformReply post(const std::string& path, const std::string& body,
+                     const std::string& idempotency_key = {});
 
  private:
   void connect(std::chrono::steady_clock::time_point deadline);

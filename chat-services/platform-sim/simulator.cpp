@@ -36,12 +36,27 @@ PlatformSimulator::PlatformSimulator(SimulatorOptions options,
       requests_(metrics.counter(
           "chat_platform_requests_total",
           "Requests to the simulated platforms, by channel and outcome "
-          "(delivered, error_injected, reset_injected).",
+          "(delivered; duplicate: an idempotency key already delivered, "
+          "answered as the first time; key_reused: the key of another "
+          "message_id, refused; error_injected; reset_injected).",
           {"channel", "outcome"})),
-      duplicate_counter_(metrics.counter(
+      duplicates_received_counter_(metrics.counter(
+          "chat_platform_duplicates_received_total",
+          "Messages sent again under an idempotency key already delivered: "
+          "received twice, delivered once.",
+          {"channel"})),
+      delivered_twice_counter_(metrics.counter(
           "chat_platform_duplicate_deliveries_total",
-          "Deliveries of a message_id the platform had already received.",
+          "Deliveries of a message_id already delivered under another "
+          "idempotency key: delivered twice (0 for a client that keys by "
+          "message_id).",
           {"channel"})) {
+  // Both channels' series from the start: "0 delivered twice" is a value
+  // to show, not a missing series.
+  for (const char* channel : {"whatsapp", "instagram"}) {
+    duplicates_received_counter_.with({channel});
+    delivered_twice_counter_.with({channel});
+  }
   timer_thread_ = std::thread([this] {
     auto work = boost::asio::make_work_guard(timers_);
     timers_.run();
@@ -95,6 +110,12 @@ void PlatformSimulator::deliver(Channel& channel, const Request& req,
   }
   const std::string message_id = body["message_id"];
   const std::string conversation = body.value("conversation_id", std::string());
+  const auto header = req.find("Idempotency-Key");
+  const std::string key =
+      header != req.end() ? std::string(header->value()) : message_id;
+  if (key.empty() || key.size() > 255) {
+    return respond(problem_response(400, "Idempotency-Key: 1-255 bytes"));
+  }
   std::uint32_t delay = 0;
   Response res;
   {
@@ -113,14 +134,32 @@ void PlatformSimulator::deliver(Channel& channel, const Request& req,
       ++errors_injected_;
       requests_.with({channel.name, "error_injected"}).inc();
       res = problem_response(500, "injected failure");
+    } else if (const auto first = by_key_.find(channel.name + '\n' + key);
+               first != by_key_.end()) {
+      if (first->second.message_id != message_id) {
+        requests_.with({channel.name, "key_reused"}).inc();
+        res = problem_response(
+            422, "Idempotency-Key already used for another message_id");
+      } else {
+        // Sent again (a connector that crashed before committing, a retry
+        // after a timeout): answered as the first time, not delivered again.
+        ++duplicates_received_;
+        duplicates_received_counter_.with({channel.name}).inc();
+        requests_.with({channel.name, "duplicate"}).inc();
+        res = json_response(200, json{{"id", first->second.platform_id},
+                                      {"message_id", message_id}}
+                                     .dump());
+      }
     } else {
       const std::string platform_id =
           (channel.name == "whatsapp" ? "wamid." : "ig.") +
           std::to_string(channel.next_id++);
+      by_key_.emplace(channel.name + '\n' + key,
+                      Delivered{message_id, platform_id});
       ++deliveries_;
-      if (seen_[message_id]++ > 0) {
-        ++duplicates_;
-        duplicate_counter_.with({channel.name}).inc();
+      if (seen_[channel.name + '\n' + message_id]++ > 0) {
+        ++delivered_twice_;
+        delivered_twice_counter_.with({channel.name}).inc();
       }
       by_conversation_[conversation].push_back(message_id);
       requests_.with({channel.name, "delivered"}).inc();
@@ -185,7 +224,8 @@ Response PlatformSimulator::stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return json_response(200, json{{"deliveries", deliveries_},
                                  {"unique_messages", seen_.size()},
-                                 {"duplicates", duplicates_},
+                                 {"duplicates_received", duplicates_received_},
+                                 {"delivered_twice", delivered_twice_},
                                  {"errors_injected", errors_injected_},
                                  {"resets_injected", resets_injected_}}
                                 .dump());

@@ -2,6 +2,14 @@
 // The simulated WhatsApp and Instagram APIs the connectors deliver to, with
 // latency and run-time fault injection, recording every delivery so tests can
 // check exactly-once, in-order delivery.
+//
+// Idempotent, as a real platform is used: a message's key is its
+// `Idempotency-Key` header, or its body's `message_id` without one. A message
+// sent again under a key already delivered gets the first answer again (200,
+// the same platform id) and is counted as received again
+// (`duplicates_received`), not delivered again: `delivered_twice` counts
+// message_ids delivered under two keys, and stays 0 for a client that keys
+// by message_id.
 
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
@@ -48,9 +56,10 @@ class PlatformSimulator {
     ChannelBehaviour now;
     std::uint64_t next_id = 1;
   };
-  struct Delivery {
-    std::string channel;
+  /// What a key was first delivered as, to answer its repeats.
+  struct Delivered {
     std::string message_id;
+    std::string platform_id;
   };
 
   void deliver(Channel& channel, const Request& req, Respond respond);
@@ -65,15 +74,21 @@ class PlatformSimulator {
   Channel whatsapp_;
   Channel instagram_;
   std::mt19937_64 rng_;
-  std::map<std::string, std::uint64_t> seen_;  // message_id -> deliveries
+  /// channel + '\n' + idempotency key -> its first delivery (keys are per
+  /// platform, as each platform keeps its own).
+  std::map<std::string, Delivered> by_key_;
+  /// channel + '\n' + message_id -> deliveries
+  std::map<std::string, std::uint64_t> seen_;
   std::map<std::string, std::vector<std::string>> by_conversation_;
   std::uint64_t deliveries_ = 0;
-  std::uint64_t duplicates_ = 0;
+  std::uint64_t duplicates_received_ = 0;
+  std::uint64_t delivered_twice_ = 0;
   std::uint64_t errors_injected_ = 0;
   std::uint64_t resets_injected_ = 0;
 
   vigil::CounterFamily& requests_;
-  vigil::CounterFamily& duplicate_counter_;
+  vigil::CounterFamily& duplicates_received_counter_;
+  vigil::CounterFamily& delivered_twice_counter_;
 
   boost::asio::io_context timers_;
   std::thread timer_thread_;

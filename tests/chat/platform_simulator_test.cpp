@@ -26,8 +26,10 @@ class Simulator : public ::testing::Test {
 
   /// The answer to one request; fails the test if none comes in 5 s.
   chat::Response call(bhttp::verb method, const std::string& target,
-                      const std::string& body = {}) {
+                      const std::string& body = {},
+                      const std::string& idempotency_key = {}) {
     chat::Request req{method, target, 11};
+    if (!idempotency_key.empty()) req.set("Idempotency-Key", idempotency_key);
     req.body() = body;
     req.prepare_payload();
     auto answer = std::make_shared<std::promise<chat::Response>>();
@@ -41,10 +43,16 @@ class Simulator : public ::testing::Test {
   }
 
   chat::Response send(const std::string& channel, const std::string& id,
-                      const std::string& conversation = "c") {
+                      const std::string& conversation = "c",
+                      const std::string& idempotency_key = {}) {
     return call(
         bhttp::verb::post, "/" + channel + "/v1/messages",
-        json{{"message_id", id}, {"conversation_id", conversation}}.dump());
+        json{{"message_id", id}, {"conversation_id", conversation}}.dump(),
+        idempotency_key);
+  }
+
+  bool scraped(const std::string& sample) {
+    return registry_.scrape().find(sample + "\n") != std::string::npos;
   }
 
   json stats() {
@@ -55,23 +63,61 @@ class Simulator : public ::testing::Test {
   chat::PlatformSimulator sim_;
 };
 
-TEST_F(Simulator, DeliversAndRecordsOrderAndDuplicates) {
+TEST_F(Simulator, DeliversOnceAndAnswersARepeatedMessageIdAsTheFirstTime) {
   const auto first = send("whatsapp", "m1");
   EXPECT_EQ(first.result_int(), 200);
   EXPECT_EQ(json::parse(first.body())["id"], "wamid.1");
   EXPECT_EQ(json::parse(send("instagram", "m2").body())["id"], "ig.1");
-  send("whatsapp", "m1");
+  // Sent again (no header: the body's message_id is the key): the same
+  // answer, received twice, delivered once.
+  const auto again = send("whatsapp", "m1");
+  EXPECT_EQ(again.result_int(), 200);
+  EXPECT_EQ(again.body(), first.body());
   const json s = stats();
-  EXPECT_EQ(s["deliveries"], 3);
+  EXPECT_EQ(s["deliveries"], 2);
   EXPECT_EQ(s["unique_messages"], 2);
-  EXPECT_EQ(s["duplicates"], 1);
+  EXPECT_EQ(s["duplicates_received"], 1);
+  EXPECT_EQ(s["delivered_twice"], 0);
   const json order = json::parse(
       call(bhttp::verb::get, "/admin/deliveries?conversation=c").body());
-  EXPECT_EQ(order["message_ids"], (json{"m1", "m2", "m1"}));
-  EXPECT_NE(
-      registry_.scrape().find(
-          "chat_platform_duplicate_deliveries_total{channel=\"whatsapp\"} 1"),
-      std::string::npos);
+  EXPECT_EQ(order["message_ids"], (json{"m1", "m2"}));
+  EXPECT_TRUE(scraped(
+      "chat_platform_duplicates_received_total{channel=\"whatsapp\"} 1"));
+  EXPECT_TRUE(scraped(
+      "chat_platform_duplicate_deliveries_total{channel=\"whatsapp\"} 0"));
+  EXPECT_TRUE(
+      scraped("chat_platform_requests_total{channel=\"whatsapp\",outcome="
+              "\"delivered\"} "
+              "1"));
+  EXPECT_TRUE(
+      scraped("chat_platform_requests_total{channel=\"whatsapp\",outcome="
+              "\"duplicate\"} "
+              "1"));
+}
+
+TEST_F(Simulator, IdempotencyKeyHeaderIsTheKeyPerChannel) {
+  const auto first = send("whatsapp", "m1", "c", "key-1");
+  ASSERT_EQ(first.result_int(), 200);
+  EXPECT_EQ(send("whatsapp", "m1", "c", "key-1").body(), first.body());
+  // Each platform keeps its own keys.
+  EXPECT_EQ(json::parse(send("instagram", "m1", "c", "key-1").body())["id"],
+            "ig.1");
+  // The key of another message is refused, not answered with its id.
+  EXPECT_EQ(send("whatsapp", "m9", "c", "key-1").result_int(), 422);
+  // A client that does not key by message_id gets it delivered twice, and
+  // delivered_twice says so.
+  EXPECT_EQ(json::parse(send("whatsapp", "m1", "c", "key-2").body())["id"],
+            "wamid.2");
+  const json s = stats();
+  EXPECT_EQ(s["deliveries"], 3);
+  EXPECT_EQ(s["duplicates_received"], 1);
+  EXPECT_EQ(s["delivered_twice"], 1);
+  EXPECT_TRUE(scraped(
+      "chat_platform_duplicate_deliveries_total{channel=\"whatsapp\"} 1"));
+  EXPECT_EQ(call(bhttp::verb::post, "/whatsapp/v1/messages",
+                 R"({"message_id":"m3"})", std::string(256, 'k'))
+                .result_int(),
+            400);
 }
 
 TEST_F(Simulator, InjectedErrorsAndOutagesDeliverNothingUntilHealed) {
@@ -90,6 +136,8 @@ TEST_F(Simulator, InjectedErrorsAndOutagesDeliverNothingUntilHealed) {
   EXPECT_EQ(s["errors_injected"], 1);
   EXPECT_EQ(s["resets_injected"], 1);
   EXPECT_EQ(s["deliveries"], 2);
+  // m1's failed attempt delivered nothing: its retry is no duplicate.
+  EXPECT_EQ(s["duplicates_received"], 0);
 }
 
 TEST_F(Simulator, LatencyIsAddedWithoutBlockingTheCaller) {
