@@ -125,7 +125,11 @@ int main(int argc, char** argv) {
            "logins and registrations waiting for a hashing thread (503 "
            "beyond)")
       .add("login-queue-wait-ms", "CHAT_LOGIN_QUEUE_WAIT_MS", "2000",
-           "how long one may wait for a hashing thread (503 beyond)");
+           "how long one may wait for a hashing thread (503 beyond)")
+      .add("metrics-auth", "CHAT_METRICS_AUTH", "",
+           "credentials /metrics requires: bearer:<token> or "
+           "basic:<user>:<password> (default: open; prefer the environment "
+           "variable, which ps does not show)");
   chat::add_server_limit_flags(flags, "CHAT_API");
   flags.parse(argc, argv);
   const std::string demo_users = flags.str("demo-users");
@@ -134,6 +138,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   const vigil::LogSink log = vigil::stderr_log_sink();
+  vigil::http::Auth metrics_auth;
+  try {
+    metrics_auth = chat::parse_metrics_auth(flags.str("metrics-auth"));
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "%s: --metrics-auth: %s\n", kService, e.what());
+    return 2;
+  }
   const chat::Signals signals;
 
   return chat::run_service(kService, log, [&] {
@@ -228,6 +239,11 @@ int main(int argc, char** argv) {
           "--handler-timeout-ms must exceed --publish-timeout-ms, or every "
           "slow publish is answered 503 by the server instead of the API");
     }
+    if (server_options.drain_timeout <= publish_timeout) {
+      throw std::runtime_error(
+          "--drain-timeout-ms must exceed --publish-timeout-ms, or a message "
+          "waiting for Kafka at SIGTERM is cut off unanswered");
+    }
     server_options.stream_route = [&api](const chat::RequestHeader& header) {
       return api.stream_route(header);
     };
@@ -252,7 +268,8 @@ int main(int argc, char** argv) {
             host = "[" + host + "]";
           }
           api.set_public_url("http://" + host + ":" + std::to_string(port));
-        });
+        },
+        metrics_auth);
     // Outstanding writes report back now, while the API that answers them
     // still exists.
     publisher.close();

@@ -1,5 +1,7 @@
 #include "service.hpp"
 
+#include <stdexcept>
+
 #include <pthread.h>
 
 #include <memory>
@@ -59,11 +61,14 @@ void serve_until_signal(
     vigil::Registry& registry, vigil::http::HealthRegistry& health,
     std::vector<std::string> routes, RequestHandler handler,
     const Signals& signals,
-    const std::function<void(std::uint16_t)>& on_listening) {
+    const std::function<void(std::uint16_t)>& on_listening,
+    const vigil::http::Auth& metrics_auth) {
   const std::string service = options.service;
   const vigil::LogSink log = options.log;
   const auto drain_timeout = options.drain_timeout;
-  vigil::http::Handler vigil_paths(registry, health);
+  vigil::http::HandlerOptions vigil_options;
+  vigil_options.auth = metrics_auth;
+  vigil::http::Handler vigil_paths(registry, health, vigil_options);
   vigil::http::ServerMetrics http_metrics(registry, std::move(routes));
   if (options.stream_route) {
     options.stream_route = [&http_metrics,
@@ -120,6 +125,21 @@ void serve_until_signal(
       .field("connections_cut", report.connections)
       .field("drain_ms", static_cast<long long>(report.took.count()))
       .emit();
+}
+
+vigil::http::Auth parse_metrics_auth(const std::string& value) {
+  if (value.empty()) return {};
+  if (value.rfind("bearer:", 0) == 0 && value.size() > 7) {
+    return vigil::http::Auth::bearer(value.substr(7));
+  }
+  const auto colon = value.find(':', 6);
+  if (value.rfind("basic:", 0) == 0 && colon != std::string::npos &&
+      colon > 6) {
+    return vigil::http::Auth::basic(value.substr(6, colon - 6),
+                                    value.substr(colon + 1));
+  }
+  throw std::invalid_argument(
+      "metrics auth must be bearer:<token> or basic:<user>:<password>");
 }
 
 }  // namespace chat

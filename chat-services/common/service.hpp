@@ -9,6 +9,7 @@
 #include <initializer_list>
 #include <string>
 #include <vector>
+#include <vigil/http/auth.hpp>
 #include <vigil/http/health.hpp>
 #include <vigil/log.hpp>
 #include <vigil/registry.hpp>
@@ -51,13 +52,20 @@ int run_service(const char* service, const vigil::LogSink& log, Body&& body) {
 /// `<name>_listening` (with the port, which tests and scripts/stack.sh
 /// read), `<name>_stopping` (the signal), `<name>_draining` (requests in
 /// flight, connections) and `<name>_stopped` (requests cut off at the
-/// deadline: normally 0). `on_listening` learns the port once bound (it may
+/// deadline: normally 0). `metrics_auth` protects /metrics (health probes
+/// stay open for supervisors and kubelets). `on_listening` learns the port once bound (it may
 /// differ from options.port when that is 0).
 void serve_until_signal(
     const std::string& name, HttpServerOptions options,
     vigil::Registry& registry, vigil::http::HealthRegistry& health,
     std::vector<std::string> routes, RequestHandler handler,
     const Signals& signals,
-    const std::function<void(std::uint16_t)>& on_listening = {});
+    const std::function<void(std::uint16_t)>& on_listening = {},
+    const vigil::http::Auth& metrics_auth = {});
+
+/// Credentials for /metrics from a flag's value: empty (open),
+/// `bearer:<token>` or `basic:<user>:<password>`. Throws
+/// std::invalid_argument for anything else.
+vigil::http::Auth parse_metrics_auth(const std::string& value);
 
 }  // namespace chat

@@ -375,6 +375,42 @@ TEST_F(Stack, BrokerOutageAnswers503ThenRecoversWithoutLoss) {
       << "a message accepted around the outage was lost";
 }
 
+TEST_F(Stack, MetricsCanRequireCredentialsAndBadLimitsAreRefused) {
+  const std::string& d = dir_->path();
+  auto guarded = chat_test::start_api(
+      CHAT_BIN_DIR, brokers_, d + "/guarded", kSecret, d + "/guarded.log",
+      {"--metrics-auth", "bearer:scrape-token"});
+  const int port = chat_test::listening_port(d + "/guarded.log", "api_listening");
+  ASSERT_GT(port, 0);
+  EXPECT_EQ(http_request(port, "GET", "/metrics")->status, 401);
+  EXPECT_EQ(http_request(port, "GET", "/metrics", {},
+                         {"Authorization: Bearer wrong"})
+                ->status,
+            401);
+  const auto scraped = http_request(port, "GET", "/metrics", {},
+                                    {"Authorization: Bearer scrape-token"});
+  ASSERT_TRUE(scraped);
+  EXPECT_EQ(scraped->status, 200);
+  EXPECT_NE(scraped->body.find("chat_messages_accepted_total"),
+            std::string::npos);
+  // Probes stay open for supervisors.
+  EXPECT_TRUE(wait_ready(port));
+  // Limits that contradict each other are refused at start-up, saying why.
+  for (const std::vector<std::string>& bad :
+       {std::vector<std::string>{"--handler-timeout-ms", "1000"},
+        std::vector<std::string>{"--drain-timeout-ms", "1000"},
+        std::vector<std::string>{"--metrics-auth", "token-without-scheme"}}) {
+    const std::string log = d + "/refused-" + bad[0].substr(2) + ".log";
+    auto refused = chat_test::start_api(CHAT_BIN_DIR, brokers_, d + "/refused",
+                                        kSecret, log, bad);
+    const auto code = refused->wait(10s);
+    ASSERT_TRUE(code) << bad[0] << " was accepted";
+    EXPECT_NE(*code, 0) << bad[0];
+    EXPECT_NE(chat_test::tail_of(log).find(bad[0]), std::string::npos)
+        << chat_test::tail_of(log);
+  }
+}
+
 TEST_F(Stack, KillingARouterUnderLoadLosesNothing) {
   const User a = login("user_a", "pass_a");
   std::mutex mutex;
