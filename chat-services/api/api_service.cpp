@@ -175,17 +175,6 @@ json pagination_json(long limit, long offset, std::size_t returned,
 
 }  // namespace
 
-Response problem(unsigned status, std::string_view title,
-                 std::string_view detail) {
-  const json body = {{"type", "about:blank"},
-                     {"title", title},
-                     {"status", status},
-                     {"detail", detail}};
-  Response res = json_response(status, body.dump());
-  res.set(bhttp::field::content_type, "application/problem+json");
-  return res;
-}
-
 Response method_not_allowed(std::string_view allow) {
   Response res = problem(405, "Method Not Allowed",
                          "use " + std::string(allow) + " on this path");

@@ -158,10 +158,6 @@ class ApiService {
   vigil::Histogram upload_duration_;
 };
 
-/// A problem+json response (RFC 9457).
-Response problem(unsigned status, std::string_view title,
-                 std::string_view detail);
-
 /// A 405 problem with the Allow header.
 Response method_not_allowed(std::string_view allow);
 

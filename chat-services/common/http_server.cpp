@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <limits>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -202,18 +203,21 @@ Response json_response(unsigned status, std::string body) {
   return res;
 }
 
-namespace {
-
-/// An RFC 9457 problem response (`detail` must need no JSON escaping).
 Response problem(unsigned status, std::string_view title,
-                 const std::string& detail) {
+                 std::string_view detail) {
+  const nlohmann::json body = {{"type", "about:blank"},
+                               {"title", title},
+                               {"status", status},
+                               {"detail", detail}};
+  // A detail quoting a client's bytes must not make the answer throw.
   Response res = json_response(
-      status, std::string(R"({"type":"about:blank","title":")") +
-                  std::string(title) + R"(","status":)" +
-                  std::to_string(status) + R"(,"detail":")" + detail + R"("})");
+      status,
+      body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   res.set(bhttp::field::content_type, "application/problem+json");
   return res;
 }
+
+namespace {
 
 long long milliseconds(std::chrono::milliseconds d) {
   return static_cast<long long>(d.count());
@@ -612,7 +616,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // A Respond the handler called before it threw finds it answered.
     claim(awaiting_);
     Response res =
-        json_response(500, R"({"title":"Internal Server Error","status":500})");
+        problem(500, "Internal Server Error", "the request failed");
     res.keep_alive(false);
     write(std::move(res));
   }

@@ -280,6 +280,10 @@ inline constexpr const char* kPeerAddressField = "Chat4all-Peer-Address";
 /// that did not come through an HttpServer.
 std::string peer_address(const RequestHeader& header);
 
+/// An RFC 9457 problem+json response.
+Response problem(unsigned status, std::string_view title,
+                 std::string_view detail);
+
 /// A JSON response with the given status.
 Response json_response(unsigned status, std::string body);
 
