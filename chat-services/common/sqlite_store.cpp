@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <mutex>
 #include <iterator>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -255,8 +255,7 @@ class SqliteStore final : public Store {
 
   std::size_t add_messages(const std::vector<MessageRecord>& batch) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    begin_write();
-    try {
+    return write_transaction([&] {
       std::size_t added = 0;
       for (const auto& m : batch) {
         auto& s = *statements_.insert_message;
@@ -274,12 +273,8 @@ class SqliteStore final : public Store {
         s.run();
         if (s.changes() == 1) ++added;  // else a redelivered message
       }
-      exec("COMMIT");
       return added;
-    } catch (...) {
-      rollback();
-      throw;
-    }
+    });
   }
 
   std::optional<MessageRecord> message(std::string_view message_id) override {
@@ -308,8 +303,7 @@ class SqliteStore final : public Store {
   CreatedConversation create_conversation(const ConversationRecord& c,
                                           std::string_view pair_key) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    begin_write();
-    try {
+    return write_transaction([&] {
       CreatedConversation out;
       std::string existing;
       if (!pair_key.empty()) {
@@ -338,12 +332,8 @@ class SqliteStore final : public Store {
         for (const auto& m : c.members) insert_member(c.id, m);
       }
       out.conversation = *read_conversation(existing);
-      exec("COMMIT");
       return out;
-    } catch (...) {
-      rollback();
-      throw;
-    }
+    });
   }
 
   std::optional<ConversationRecord> conversation(std::string_view id) override {
@@ -351,8 +341,7 @@ class SqliteStore final : public Store {
     return read_conversation(id);
   }
 
-  ConversationPage conversations_of(std::string_view user_id,
-                                    std::size_t limit,
+  ConversationPage conversations_of(std::string_view user_id, std::size_t limit,
                                     std::size_t offset) override {
     std::lock_guard<std::mutex> lock(mutex_);
     auto& s = *statements_.conversations_of;
@@ -385,8 +374,7 @@ class SqliteStore final : public Store {
                           const Member& member,
                           std::size_t max_members) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    begin_write();
-    try {
+    return write_transaction([&] {
       MemberChange change = MemberChange::kDone;
       auto& count = *statements_.member_count;
       count.bind(1, conversation_id);
@@ -402,12 +390,8 @@ class SqliteStore final : public Store {
       } else {
         insert_member(conversation_id, member);
       }
-      exec("COMMIT");
       return change;
-    } catch (...) {
-      rollback();
-      throw;
-    }
+    });
   }
 
   MemberChange remove_member(std::string_view conversation_id,
@@ -462,8 +446,7 @@ class SqliteStore final : public Store {
   StatusChange set_status(std::string_view message_id, MessageStatus to,
                           std::int64_t at_ms) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    begin_write();
-    try {
+    return write_transaction([&] {
       StatusChange change;
       change.message = read_message(message_id);
       if (change.message) {
@@ -484,12 +467,8 @@ class SqliteStore final : public Store {
               .run();
         }
       }
-      exec("COMMIT");
       return change;
-    } catch (...) {
-      rollback();
-      throw;
-    }
+    });
   }
 
  private:
@@ -539,8 +518,8 @@ class SqliteStore final : public Store {
       version_of.reset();
       if (version > kSqliteSchemaVersion) {
         throw std::runtime_error(
-            "store " + path + " has schema version " +
-            std::to_string(version) + "; this build knows versions up to " +
+            "store " + path + " has schema version " + std::to_string(version) +
+            "; this build knows versions up to " +
             std::to_string(kSqliteSchemaVersion) + " (upgrade chat4all)");
       }
       for (int v = version; v < kSqliteSchemaVersion; ++v) {
@@ -550,6 +529,21 @@ class SqliteStore final : public Store {
         exec("PRAGMA user_version = " + std::to_string(kSqliteSchemaVersion));
       }
       exec("COMMIT");
+    } catch (...) {
+      rollback();
+      throw;
+    }
+  }
+
+  /// Runs `body` in a write transaction: committed when it returns, rolled
+  /// back when it throws.
+  template <class Body>
+  auto write_transaction(Body&& body) -> decltype(body()) {
+    begin_write();
+    try {
+      auto result = body();
+      exec("COMMIT");
+      return result;
     } catch (...) {
       rollback();
       throw;
@@ -641,16 +635,16 @@ class SqliteStore final : public Store {
     statements_.insert_member = make(
         "INSERT OR IGNORE INTO members(conversation_id, user_id, role, "
         "joined_at) VALUES(?1, ?2, ?3, ?4)");
-    statements_.delete_member = make(
-        "DELETE FROM members WHERE conversation_id = ?1 AND user_id = ?2");
+    statements_.delete_member =
+        make("DELETE FROM members WHERE conversation_id = ?1 AND user_id = ?2");
     const std::string file_columns = kFileColumns;
     statements_.insert_file =
         make("INSERT OR IGNORE INTO files(" + file_columns +
              ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
     statements_.file =
         make("SELECT " + file_columns + " FROM files WHERE file_id = ?1");
-    statements_.bytes_uploaded_by = make(
-        "SELECT COALESCE(SUM(size), 0) FROM files WHERE uploader_id = ?1");
+    statements_.bytes_uploaded_by =
+        make("SELECT COALESCE(SUM(size), 0) FROM files WHERE uploader_id = ?1");
     statements_.update_status = make(
         "UPDATE messages SET status = ?1, delivered_at = ?2, read_at = ?3 "
         "WHERE message_id = ?4");
@@ -684,7 +678,10 @@ class SqliteStore final : public Store {
       c = ConversationRecord{s.text(0),
                              s.text(1) == "group" ? ConversationType::kGroup
                                                   : ConversationType::kPrivate,
-                             s.text(2), s.text(3), s.integer(4), {}};
+                             s.text(2),
+                             s.text(3),
+                             s.integer(4),
+                             {}};
     }
     s.reset();
     if (!c) return c;
