@@ -218,14 +218,22 @@ class SqliteStore final : public Store {
     // schema upgrade are not retried by SQLite itself. The schema goes in one
     // IMMEDIATE transaction (it takes the write lock first, and that wait is
     // retried), and both steps are retried while the other opener works.
-    exec_while_busy("PRAGMA journal_mode = WAL");
-    exec("PRAGMA synchronous = FULL");
-    if (options_.max_page_count > 0) {
-      exec("PRAGMA max_page_count = " +
-           std::to_string(options_.max_page_count));
+    // A constructor that throws runs no destructor: close the connection
+    // here (a refused newer schema, a busy start-up).
+    try {
+      exec_while_busy("PRAGMA journal_mode = WAL");
+      exec("PRAGMA synchronous = FULL");
+      if (options_.max_page_count > 0) {
+        exec("PRAGMA max_page_count = " +
+             std::to_string(options_.max_page_count));
+      }
+      migrate(path);
+      prepare();
+    } catch (...) {
+      statements_ = {};
+      sqlite3_close(db_);
+      throw;
     }
-    migrate(path);
-    prepare();
   }
   ~SqliteStore() override {
     statements_ = {};
