@@ -578,17 +578,23 @@ class Session : public std::enable_shared_from_this<Session> {
   /// executor, unless the server stopped, the handler timed out or it was
   /// answered already.
   Respond make_respond(bool keep_alive) {
-    return [weak = weak_from_this(), keep_alive,
+    return [weak = weak_from_this(), shared = shared_, keep_alive,
             request = awaiting_](Response res) {
+      // Under the server's lock, and handing the session to the queue
+      // rather than keeping a copy: a Respond called from another thread
+      // while the server stops must never hold the last reference to a
+      // session, whose destructor needs the io_context (ASan saw a late
+      // Respond destroy one after the io_context was gone).
+      std::lock_guard<std::mutex> lock(shared->mutex);
+      if (shared->stopped) return;
       auto session = weak.lock();
       if (!session) return;  // the server stopped meanwhile
       res.keep_alive(keep_alive && res.keep_alive());
-      net::post(session->stream_.get_executor(),
-                [session, request, res = std::move(res)]() mutable {
-                  if (session->claim(request)) {
-                    session->write(std::move(res));
-                  }
-                });
+      auto executor = session->stream_.get_executor();
+      net::post(executor, [session = std::move(session), request,
+                           res = std::move(res)]() mutable {
+        if (session->claim(request)) session->write(std::move(res));
+      });
     };
   }
 
