@@ -13,13 +13,12 @@ namespace {
 namespace bhttp = boost::beast::http;
 using nlohmann::json;
 
+/// chat::problem, titled with the status's reason phrase.
 Response problem_response(unsigned status, std::string_view detail) {
-  Response res = json_response(
-      status,
-      json{{"type", "about:blank"}, {"status", status}, {"detail", detail}}
-          .dump());
-  res.set(bhttp::field::content_type, "application/problem+json");
-  return res;
+  const auto reason =
+      bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+  return problem(status, std::string_view(reason.data(), reason.size()),
+                 detail);
 }
 
 std::string_view path_of(std::string_view target) {
