@@ -226,7 +226,10 @@ TEST_F(EndpointTest, SlowClientTimesOutAndIsClosed) {
     return metric("vigil_http_requests_rejected_total{reason=\"timeout\"}") ==
            1;
   }));
-  EXPECT_TRUE(eventually([&] { return logged("\"event\":\"read_timeout\""); }));
+  EXPECT_TRUE(eventually([&] {
+    return logged("\"event\":\"request_rejected\"") &&
+           logged("\"reason\":\"timeout\"");
+  }));
 }
 
 TEST_F(EndpointTest, IdleKeepAliveConnectionIsClosed) {
@@ -259,6 +262,29 @@ TEST_F(EndpointTest, ConnectionsBeyondTheCapAreRefused) {
       eventually([&] { return metric("vigil_http_connections_open") == 1; }));
   auto fourth = client();
   EXPECT_EQ(fourth.get("/health/live").result(), bh::status::ok);
+}
+
+TEST_F(EndpointTest, ConnectionsBeyondThePerAddressCapAreRefused) {
+  EndpointOptions options;
+  options.max_connections = 10;
+  options.max_connections_per_address = 1;
+  start(options);
+  auto first = client();
+  EXPECT_EQ(first.get("/health/live").result(), bh::status::ok);
+  auto second = client();
+  vigil_test::Reply refused;
+  if (!second.receive(refused)) {
+    EXPECT_EQ(refused.result(), bh::status::service_unavailable);
+    EXPECT_EQ(refused[bh::field::content_type], "application/problem+json");
+  }
+  EXPECT_NE(second.wait_closed(), boost::beast::error::timeout);
+  EXPECT_EQ(metric("vigil_http_connections_rejected_total"), 1);
+  EXPECT_TRUE(eventually([&] { return logged("\"reason\":\"address_cap\""); }));
+  first.close();
+  EXPECT_TRUE(
+      eventually([&] { return metric("vigil_http_connections_open") == 0; }));
+  auto third = client();
+  EXPECT_EQ(third.get("/health/live").result(), bh::status::ok);
 }
 
 TEST_F(EndpointTest, HealthTransitionsShowAtProbeAndInMetric) {

@@ -13,7 +13,8 @@ VIGIL_NAMESPACE_BEGIN
 namespace http {
 
 /// Settings of a standalone Endpoint. The defaults suit a production
-/// service: loopback only, small requests, short timeouts.
+/// service: loopback only, small requests, short timeouts. Endpoint turns
+/// them into the ServerOptions of the server core it runs on.
 ///
 ///     vigil::http::EndpointOptions options;
 ///     options.port = 8082;
@@ -28,6 +29,11 @@ struct EndpointOptions {
   std::size_t threads = 1;
   /// Connections beyond this are answered 503 and closed at once.
   std::size_t max_connections = 256;
+  /// Connections from one client address beyond this are answered 503 and
+  /// closed at once. As many as max_connections by default: scrapers
+  /// (several Prometheus replicas, a Prometheus beside a sidecar) often
+  /// share one address.
+  std::size_t max_connections_per_address = 256;
   /// Largest request accepted: header and body each (431 / 413 beyond).
   std::size_t max_request_bytes = std::size_t{16} * 1024;
   /// Time a request may take to arrive once its first byte has: bounds
