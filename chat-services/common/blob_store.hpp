@@ -8,22 +8,13 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vigil/http/byte_source.hpp>
 
 namespace chat {
 
-/// Random-access bytes of known size, e.g. a stored blob being sent.
-///
-/// Thread-safety: read_at() may be called from any thread, one call at a
-/// time per object.
-class ByteSource {
- public:
-  virtual ~ByteSource() = default;
-  virtual std::uint64_t size() const = 0;
-  /// Reads up to `capacity` bytes at `offset` into `out`; returns how many
-  /// (0 only at the end). Throws std::runtime_error on I/O errors.
-  virtual std::size_t read_at(std::uint64_t offset, char* out,
-                              std::size_t capacity) = 0;
-};
+/// A stored blob being read: random-access bytes of known size, which a
+/// download streams from (vigil's ByteSource, so the server sends it as is).
+using ByteSource = vigil::http::ByteSource;
 
 /// A blob being written. Nothing is visible under its key until commit();
 /// destroying an uncommitted writer discards what was written.

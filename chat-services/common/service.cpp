@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <vigil/http/handler.hpp>
+#include <vigil/http/server.hpp>
 #include <vigil/http/server_metrics.hpp>
 
 namespace chat {
@@ -90,6 +91,7 @@ void serve_until_signal(
   // kept-alive connection sends its traffic elsewhere.
   constexpr const char* kShutdownCheck = "shutdown";
   health.add_push_check(kShutdownCheck, vigil::http::Probe::kReadiness);
+  options.metrics = &registry;  // the server's own metrics beside the rest
   HttpServer server(std::move(options), [&](Request&& req, Respond respond) {
     if (auto res = vigil_paths.handle(req)) {
       return respond(to_response(std::move(*res)));

@@ -3,6 +3,8 @@
 // defences against abusive clients and lost handlers (connections per
 // address, slow headers, slow uploads, handler timeout, accept back-off),
 // draining on shutdown, and HEAD.
+#include <vigil/http/server.hpp>
+
 #include "http_server.hpp"
 
 #include <arpa/inet.h>
@@ -435,7 +437,7 @@ TEST(HttpServerLimits, HandlersLearnTheClientsAddressFromTheSocket) {
   RawClient client(s.port, "127.0.0.3");
   ASSERT_TRUE(client.connected());
   ASSERT_TRUE(client.send(
-      "GET /who HTTP/1.1\r\nHost: t\r\nChat4all-Peer-Address: 10.9.9.9\r\n"
+      "GET /who HTTP/1.1\r\nHost: t\r\nVigil-Peer-Address: 10.9.9.9\r\n"
       "chat4all-peer-address: 10.8.8.8\r\n\r\n"));
   const std::string answer = client.response();
   EXPECT_NE(answer.find(R"({"peer":"127.0.0.3"})"), std::string::npos)

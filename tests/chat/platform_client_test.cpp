@@ -10,6 +10,8 @@
 #include <random>
 #include <string>
 
+#include <vigil/http/server.hpp>
+
 #include "http_server.hpp"
 #include "simulator.hpp"
 #include "validation.hpp"
