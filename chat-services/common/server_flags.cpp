@@ -25,7 +25,11 @@ void add_server_limit_flags(Flags& flags, const std::string& prefix) {
            "(slow headers are closed)")
       .add("read-timeout-ms", prefix + "_READ_TIMEOUT_MS",
            ms(defaults.read_timeout),
-           "how long a body read or a response write may wait for the peer")
+           "how long a body read (each wait of a streamed one) may wait for "
+           "the client")
+      .add("write-timeout-ms", prefix + "_WRITE_TIMEOUT_MS",
+           ms(defaults.write_timeout),
+           "how long a response write may wait for the client")
       .add("min-upload-bytes-per-second", prefix + "_MIN_UPLOAD_BYTES_PER_SECOND",
            std::to_string(defaults.min_upload_bytes_per_second),
            "streamed bodies slower than this are cut off with 408 (0: no "
@@ -51,6 +55,7 @@ void apply_server_limit_flags(const Flags& flags, HttpServerOptions& o) {
   o.idle_timeout = ms("idle-timeout-ms", 100);
   o.header_timeout = ms("header-timeout-ms", 100);
   o.read_timeout = ms("read-timeout-ms", 100);
+  o.write_timeout = ms("write-timeout-ms", 100);
   o.min_upload_bytes_per_second = static_cast<std::uint64_t>(
       flags.integer("min-upload-bytes-per-second", 0, std::int64_t{1} << 40));
   o.handler_timeout = ms("handler-timeout-ms", 0);

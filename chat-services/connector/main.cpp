@@ -13,6 +13,7 @@
 
 #include "connector.hpp"
 #include "flags.hpp"
+#include "server_flags.hpp"
 #include "service.hpp"
 
 namespace {
@@ -62,6 +63,7 @@ int main(int argc, char** argv) {
       .add("session-timeout-ms", "CHAT_CONNECTOR_SESSION_TIMEOUT_MS", "6000",
            "consumer group session timeout: how soon a dead connector's "
            "partitions move to its replacement");
+  chat::add_server_limit_flags(flags, "CHAT_CONNECTOR");
   flags.parse(argc, argv);
   const std::string channel = flags.str("channel");
   if (channel != "whatsapp" && channel != "instagram") {
@@ -161,6 +163,7 @@ int main(int argc, char** argv) {
     server_options.port = static_cast<std::uint16_t>(std::stoi(port));
     server_options.service = service;
     server_options.log = log;
+    chat::apply_server_limit_flags(flags, server_options);
     chat::serve_until_signal(
         "connector", server_options, registry, health, {},
         [](chat::Request&&, chat::Respond respond) {

@@ -7,6 +7,7 @@
 #include <vigil/process_collector.hpp>
 
 #include "flags.hpp"
+#include "server_flags.hpp"
 #include "service.hpp"
 #include "simulator.hpp"
 
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
            "Instagram response time, MIN-MAX or N ms")
       .add("seed", "CHAT_PLATFORM_SEED", "0",
            "random seed for latencies and errors (0: random)");
+  chat::add_server_limit_flags(flags, "CHAT_PLATFORM");
   flags.parse(argc, argv);
   const vigil::LogSink log = vigil::stderr_log_sink();
   const chat::Signals signals;
@@ -67,6 +69,7 @@ int main(int argc, char** argv) {
         static_cast<std::uint16_t>(flags.integer("port", 0, 65535));
     server_options.service = kService;
     server_options.log = log;
+    chat::apply_server_limit_flags(flags, server_options);
     chat::serve_until_signal(
         "platform", server_options, registry, health,
         chat::PlatformSimulator::routes(),
