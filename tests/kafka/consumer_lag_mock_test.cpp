@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "start_stop_race.hpp"
 #include "vigil/kafka/consumer_lag.hpp"
 #include "vigil/manual_clock.hpp"
 #include "vigil/registry.hpp"
@@ -259,6 +260,17 @@ TEST_F(MockClusterTest, LagStallAndRebalance) {
   EXPECT_EQ(second_registry.scrape().find(series("g1", kept)),
             std::string::npos);
   probe.reset();  // before its consumer closes
+}
+
+// start() and stop() from different threads: every stop() must return
+// (the old lifecycle let a start() revive the thread a stop() was joining).
+TEST_F(MockClusterTest, StartAndStopRaceWithoutHanging) {
+  Client consumer = make_consumer("g-race");
+  vigil::Registry registry;
+  vigil::kafka::ConsumerLagOptions options;
+  options.interval = std::chrono::milliseconds(1);
+  vigil::kafka::ConsumerLagProbe probe(consumer.get(), registry, options);
+  vigil_test::race_start_stop(probe, 2000, seconds(60));
 }
 
 TEST_F(MockClusterTest, CppConsumerWithoutCommitsHasUnknownLag) {

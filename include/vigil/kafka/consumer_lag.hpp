@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -14,7 +13,6 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -22,6 +20,7 @@
 #include "vigil/family.hpp"
 #include "vigil/gauge.hpp"
 #include "vigil/health_verdict.hpp"
+#include "vigil/kafka/detail/periodic_thread.hpp"
 #include "vigil/kafka/lag_evaluator.hpp"
 #include "vigil/kafka/time_lag.hpp"
 #include "vigil/manual_clock.hpp"
@@ -162,33 +161,11 @@ class ConsumerLagProbe {
   ~ConsumerLagProbe() { stop(); }
 
   /// Samples every options.interval on a thread of its own.
-  void start() {
-    std::lock_guard<std::mutex> lock(thread_mutex_);
-    if (thread_.joinable()) return;
-    stopping_ = false;
-    thread_ = std::thread([this] {
-      std::unique_lock<std::mutex> wait_lock(thread_mutex_);
-      while (!stopping_) {
-        wait_lock.unlock();
-        sample();
-        wait_lock.lock();
-        wake_.wait_for(wait_lock, options_.interval,
-                       [this] { return stopping_; });
-      }
-    });
-  }
+  void start() { sampler_.start(); }
 
   /// Stops the thread start() started; a sample in progress finishes first.
-  void stop() {
-    std::thread thread;
-    {
-      std::lock_guard<std::mutex> lock(thread_mutex_);
-      stopping_ = true;
-      thread = std::move(thread_);
-    }
-    wake_.notify_all();
-    if (thread.joinable()) thread.join();
-  }
+  /// start() and stop() may race from any threads.
+  void stop() { sampler_.stop(); }
 
   /// Takes one sample now, on the calling thread. Returns false, counting a
   /// failure and leaving the series as they were, when librdkafka could not
@@ -397,10 +374,8 @@ class ConsumerLagProbe {
   std::set<std::string> topics_;
   LagStatus worst_ = LagStatus::kOk;
 
-  std::mutex thread_mutex_;  // guards thread_ and stopping_
-  std::condition_variable wake_;
-  std::thread thread_;
-  bool stopping_ = false;
+  // Last: its thread, which uses all of the above, ends before they do.
+  detail::PeriodicThread sampler_{options_.interval, [this] { sample(); }};
 };
 
 }  // namespace kafka
