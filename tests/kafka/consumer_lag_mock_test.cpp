@@ -152,7 +152,7 @@ std::string series(const std::string& group, int partition) {
          "partition=\"" + std::to_string(partition) + "\"}";
 }
 
-TEST_F(MockClusterTest, LagStallAndRebalance) {
+TEST_F(MockClusterTest, LagStopAndRebalance) {
   Client first = make_consumer("g1");
   subscribe(first.get());
   // Consume at least kCommitted messages of each partition, then commit
@@ -178,6 +178,7 @@ TEST_F(MockClusterTest, LagStallAndRebalance) {
   vigil::kafka::ConsumerLagOptions options;
   options.clock = clock.source();
   options.evaluator.window = 3;
+  options.evaluator.stop_after = seconds(15);
   auto probe = std::make_unique<vigil::kafka::ConsumerLagProbe>(
       first.get(), registry, options);
   EXPECT_EQ(probe->group(), "g1");  // read from the consumer's group.id
@@ -204,16 +205,18 @@ TEST_F(MockClusterTest, LagStallAndRebalance) {
   }
   EXPECT_EQ(probe->status(), LagStatus::kOk);  // too early to judge
 
-  // The consumer stops committing: after a full window it is stalled, and
-  // the oldest waiting message is as old as the probe's observations.
+  // The consumer stops committing: once messages have waited longer than
+  // stop_after without a commit it is stopped, and the oldest waiting
+  // message is as old as the probe's observations.
   for (int i = 0; i < 2; ++i) {
     clock.advance(seconds(10));
     ASSERT_TRUE(probe->sample());
   }
-  EXPECT_EQ(probe->status(), LagStatus::kStall);
+  EXPECT_EQ(probe->status(), LagStatus::kStop);
+  EXPECT_EQ(probe->group_status(), vigil::kafka::GroupLagStatus::kErr);
   EXPECT_EQ(probe->health(), vigil::HealthVerdict::kFail);
   EXPECT_EQ(value(registry, "kafka_consumergroup_status", {"group", "status"},
-                  {"g1", "stall"}),
+                  {"g1", "stop"}),
             1);
   EXPECT_EQ(value(registry, "kafka_consumergroup_status", {"group", "status"},
                   {"g1", "ok"}),

@@ -63,12 +63,18 @@ struct Sample {
   std::int64_t lag;
 };
 
-LagStatus judge(std::initializer_list<Sample> samples, int now_s = 0,
-                std::size_t window = 4) {
+vigil::kafka::LagEvaluatorOptions window_of(std::size_t window) {
   vigil::kafka::LagEvaluatorOptions options;
   options.window = window;
   options.stop_after = minutes(5);
-  LagEvaluator evaluator(options);
+  return options;
+}
+
+// Feeds one probe sample every 10 s from t = 0 and judges at `now_s`, by
+// default the last sample's time.
+LagStatus judge(std::initializer_list<Sample> samples, int now_s = 0,
+                std::size_t window = 4) {
+  LagEvaluator evaluator(window_of(window));
   int s = 0;
   for (const auto& sample : samples) {
     evaluator.add(sample.committed, sample.lag, at(s));
@@ -77,18 +83,31 @@ LagStatus judge(std::initializer_list<Sample> samples, int now_s = 0,
   return evaluator.status(at(now_s ? now_s : s - 10));
 }
 
+// The same with commit events, one every 10 s.
+LagStatus judge_commits(std::initializer_list<Sample> commits,
+                        std::size_t window = 4) {
+  LagEvaluator evaluator(window_of(window));
+  int s = 0;
+  for (const auto& c : commits) {
+    evaluator.commit(c.committed, c.lag, at(s));
+    s += 10;
+  }
+  return evaluator.status(at(s - 10));
+}
+
 TEST(LagEvaluator, FollowsBurrowsRules) {
   // Keeping up: zero lag somewhere in the window.
   EXPECT_EQ(judge({{10, 5}, {20, 0}, {30, 7}, {40, 9}}), LagStatus::kOk);
-  // Too few samples to judge.
+  // One commit seen, however many samples: too few to judge a trend.
   EXPECT_EQ(judge({{10, 5}, {10, 5}, {10, 5}}), LagStatus::kOk);
-  // Committed offset never moves while messages wait.
-  EXPECT_EQ(judge({{10, 5}, {10, 6}, {10, 6}, {10, 9}}), LagStatus::kStall);
+  // Committing the same offset while messages wait.
+  EXPECT_EQ(judge_commits({{10, 5}, {10, 6}, {10, 6}, {10, 9}}),
+            LagStatus::kStall);
   // Moving, but falling further behind every time.
   EXPECT_EQ(judge({{10, 5}, {20, 6}, {30, 6}, {40, 9}}), LagStatus::kWarn);
   // Moving and the lag shrank at some point.
   EXPECT_EQ(judge({{10, 5}, {20, 6}, {30, 4}, {40, 9}}), LagStatus::kOk);
-  // No commit for longer than stop_after.
+  // No commit for longer than stop_after (the window spans nothing).
   EXPECT_EQ(judge({{10, 5}, {10, 5}}, 400), LagStatus::kStop);
   // ...unless nothing waits.
   EXPECT_EQ(judge({{10, 0}, {10, 0}}, 400), LagStatus::kOk);
@@ -96,8 +115,66 @@ TEST(LagEvaluator, FollowsBurrowsRules) {
   EXPECT_EQ(judge({{-1, -1}, {-1, -1}, {-1, -1}, {-1, -1}}, 400),
             LagStatus::kOk);
   // The window slides: an old zero no longer excuses a stall.
-  EXPECT_EQ(judge({{10, 0}, {10, 5}, {10, 5}, {10, 5}, {10, 5}}),
+  EXPECT_EQ(judge_commits({{10, 0}, {10, 5}, {10, 5}, {10, 5}, {10, 5}}),
             LagStatus::kStall);
+}
+
+// Burrow: "offsets move but lag fixed or increasing" is WARN; a lag that
+// never changes is not keeping pace.
+TEST(LagEvaluator, WarnsWhenOffsetsMoveButTheLagStaysFixed) {
+  EXPECT_EQ(judge({{100, 500}, {200, 500}, {300, 500}, {400, 500}}),
+            LagStatus::kWarn);
+}
+
+// A committed offset that goes backwards is REWIND, worse than a stall.
+TEST(LagEvaluator, RewindWhenTheCommittedOffsetGoesBackwards) {
+  EXPECT_EQ(judge({{100, 50}, {200, 60}, {150, 120}}), LagStatus::kRewind);
+  EXPECT_EQ(vigil::kafka::health_verdict(LagStatus::kRewind),
+            vigil::HealthVerdict::kFail);
+  // A rewind while caught up is a replay the consumer already finished.
+  EXPECT_EQ(judge({{100, 50}, {200, 0}, {150, 120}}), LagStatus::kOk);
+}
+
+// The window counts commits, not samples: a group that commits every 100 s,
+// sampled every 10 s, shows the same offset in 10 samples in a row, which
+// is neither a stall nor a stop.
+TEST(LagEvaluator, CountsTheWindowInCommitsNotSamples) {
+  LagEvaluator evaluator;  // window 10, stop_after 5 min
+  const std::int64_t lags[] = {40, 70, 30, 90, 50, 60, 20, 80, 40, 70, 30, 60};
+  for (int s = 0; s <= 1150; s += 10) {
+    const int k = s / 100;  // the commit the consumer made last
+    const std::int64_t committed = 1000 * k;
+    evaluator.add(committed, lags[k] + (s % 100) / 10, at(s));
+    ASSERT_EQ(evaluator.status(at(s)), LagStatus::kOk) << "at " << s << " s";
+  }
+}
+
+// STOP: no commit for longer than the window spans (Burrow's rule), so a
+// slow committer is not stopped after one interval of silence.
+TEST(LagEvaluator, StopsWhenSilenceExceedsTheWindowsSpan) {
+  vigil::kafka::LagEvaluatorOptions options = window_of(4);
+  options.stop_after = seconds(1);  // the floor does not decide here
+  LagEvaluator evaluator(options);
+  for (int s = 0; s <= 300; s += 100) evaluator.add(s, 400 - s, at(s));
+  // Commits at 0..300 s span 300 s; at 600 s it has been silent for 300 s.
+  evaluator.add(300, 500, at(600));
+  EXPECT_EQ(evaluator.status(at(600)), LagStatus::kOk);
+  evaluator.add(300, 510, at(610));
+  EXPECT_EQ(evaluator.status(at(610)), LagStatus::kStop);
+  EXPECT_EQ(vigil::kafka::group_status(evaluator.status(at(610))),
+            vigil::kafka::GroupLagStatus::kErr);
+}
+
+// A consumer that caught up and then died has only zero-lag commits in its
+// window; STOP is judged before them, once messages have waited stop_after.
+TEST(LagEvaluator, StopsAfterCatchingUpAndDying) {
+  LagEvaluator evaluator(window_of(4));
+  for (int s = 0; s <= 30; s += 10) evaluator.add(s, 0, at(s));
+  evaluator.add(30, 0, at(1000));   // quiet topic, nothing to do
+  evaluator.add(30, 12, at(1010));  // messages arrive; no commit follows
+  EXPECT_EQ(evaluator.status(at(1010)), LagStatus::kOk);
+  evaluator.add(30, 80, at(1400));
+  EXPECT_EQ(evaluator.status(at(1400)), LagStatus::kStop);
 }
 
 TEST(LagEvaluator, MapsToHealth) {
@@ -109,7 +186,19 @@ TEST(LagEvaluator, MapsToHealth) {
             vigil::HealthVerdict::kFail);
   EXPECT_EQ(vigil::kafka::health_verdict(LagStatus::kStop),
             vigil::HealthVerdict::kFail);
+  EXPECT_EQ(vigil::kafka::health_verdict(LagStatus::kRewind),
+            vigil::HealthVerdict::kFail);
   EXPECT_STREQ(vigil::kafka::to_string(LagStatus::kStall), "stall");
+  EXPECT_STREQ(vigil::kafka::to_string(LagStatus::kRewind), "rewind");
+  EXPECT_STREQ(vigil::kafka::to_string(vigil::kafka::GroupLagStatus::kErr),
+               "err");
+  for (LagStatus s :
+       {LagStatus::kStall, LagStatus::kStop, LagStatus::kRewind}) {
+    EXPECT_EQ(vigil::kafka::group_status(s),
+              vigil::kafka::GroupLagStatus::kErr);
+  }
+  EXPECT_EQ(vigil::kafka::group_status(LagStatus::kWarn),
+            vigil::kafka::GroupLagStatus::kWarn);
 }
 
 }  // namespace

@@ -64,7 +64,7 @@ struct PartitionLag {
   std::int64_t lag = -1;
   /// Age of the oldest unconsumed message, estimated; -1 when unknown.
   double lag_seconds = -1;
-  /// The LagEvaluator's judgement over the recent samples.
+  /// The LagEvaluator's judgement over the recent commits.
   LagStatus status = LagStatus::kOk;
 };
 
@@ -78,7 +78,7 @@ struct PartitionLag {
 ///     kafka_partition_latest_offset{topic,partition}    high watermark
 ///     kafka_consumergroup_lag_sum{group,topic}
 ///     kafka_consumergroup_partition_status{group,topic,partition}
-///         0 ok, 1 warn, 2 stall, 3 stop
+///         0 ok, 1 warn, 2 stall, 3 stop, 4 rewind
 ///     kafka_consumergroup_status{group,status}
 ///         1 for the worst partition's status, 0 for the others
 ///
@@ -131,7 +131,8 @@ class ConsumerLagProbe {
                                 {"group", "topic"})),
         partition_status_(registry.gauge(
             "kafka_consumergroup_partition_status",
-            "Burrow-style evaluation: 0 ok, 1 warn, 2 stall, 3 stop.",
+            "Burrow-style evaluation: 0 ok, 1 warn, 2 stall, 3 stop, "
+            "4 rewind.",
             {"group", "topic", "partition"})),
         status_(registry.gauge(
             "kafka_consumergroup_status",
@@ -237,7 +238,11 @@ class ConsumerLagProbe {
     std::lock_guard<std::mutex> lock(state_mutex_);
     return worst_;
   }
-  /// status() as a health verdict: stall and stop fail, warn warns (see
+  /// status() as Burrow's group status: ERR for stall, stop and rewind.
+  GroupLagStatus group_status() const {
+    return vigil::kafka::group_status(status());
+  }
+  /// status() as a health verdict: ERR fails, WARN warns (see
   /// health_verdict()).
   HealthVerdict health() const { return health_verdict(status()); }
   /// The `group` label: ConsumerLagOptions::group, or else the consumer's
