@@ -8,8 +8,11 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -152,6 +155,25 @@ std::string series(const std::string& group, int partition) {
          "partition=\"" + std::to_string(partition) + "\"}";
 }
 
+// The value of `series` (name{labels}) in a scrape; nullopt when absent.
+// Reading through the registry instead would create the series.
+std::optional<double> scraped(vigil::Registry& registry,
+                              const std::string& series) {
+  const std::string body = registry.scrape();
+  const std::size_t at = body.find("\n" + series + " ");
+  if (at == std::string::npos) return std::nullopt;
+  return std::strtod(body.c_str() + at + series.size() + 2, nullptr);
+}
+std::string labelled(const char* name, const std::string& group,
+                     const std::string& topic, int partition = -1) {
+  std::string s =
+      std::string(name) + "{group=\"" + group + "\",topic=\"" + topic + "\"";
+  if (partition >= 0) {
+    s += ",partition=\"" + std::to_string(partition) + "\"";
+  }
+  return s + "}";
+}
+
 TEST_F(MockClusterTest, LagStopAndRebalance) {
   Client first = make_consumer("g1");
   subscribe(first.get());
@@ -274,6 +296,102 @@ TEST_F(MockClusterTest, StartAndStopRaceWithoutHanging) {
   options.interval = std::chrono::milliseconds(1);
   vigil::kafka::ConsumerLagProbe probe(consumer.get(), registry, options);
   vigil_test::race_start_stop(probe, 2000, seconds(60));
+}
+
+// During a leader election the brokers cannot say where a partition ends.
+// Its last known lag stands, in the sum too, and its staleness grows:
+// neither the sum falling nor a topic's sum vanishing (all its partitions
+// unanswered) may read as a recovery. A partition never measured shows as
+// infinitely stale, with no lag.
+TEST_F(MockClusterTest, UnansweredPartitionsKeepTheirLagAndGrowStale) {
+  ASSERT_EQ(rd_kafka_mock_topic_create(cluster_, "audit", 1, 1),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_EQ(rd_kafka_mock_topic_create(cluster_, "ledger", 1, 1),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_EQ(rd_kafka_mock_partition_set_leader(cluster_, "ledger", 0, -1),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  Client consumer = make_consumer("g3");
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(4);
+  rd_kafka_topic_partition_list_add(list, kTopic, 0)->offset = kCommitted[0];
+  rd_kafka_topic_partition_list_add(list, kTopic, 1)->offset = kCommitted[1];
+  rd_kafka_topic_partition_list_add(list, "audit", 0)->offset = 0;
+  ASSERT_EQ(rd_kafka_commit(consumer.get(), list, 0),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_topic_partition_list_add(list, "ledger", 0);
+  ASSERT_EQ(rd_kafka_assign(consumer.get(), list), RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_topic_partition_list_destroy(list);
+
+  vigil::ManualClock clock;
+  vigil::Registry registry;
+  vigil::kafka::ConsumerLagOptions options;
+  options.clock = clock.source();
+  options.query_timeout = std::chrono::milliseconds(1000);
+  vigil::kafka::ConsumerLagProbe probe(consumer.get(), registry, options);
+  const auto stale = [&](const std::string& topic, int partition) {
+    return scraped(registry, labelled("kafka_consumergroup_lag_stale_seconds",
+                                      "g3", topic, partition));
+  };
+  const auto sum = [&](const std::string& topic) {
+    return scraped(registry,
+                   labelled("kafka_consumergroup_lag_sum", "g3", topic));
+  };
+  const auto fresh = [&](const std::string& topic, int partition) {
+    return stale(topic, partition) == 0.0;
+  };
+
+  // Everything but the leaderless ledger gets measured.
+  const Deadline measured = deadline_in(seconds(60));
+  do {
+    ASSERT_TRUE(before(measured)) << "the mock cluster never answered";
+    EXPECT_FALSE(probe.sample());  // ledger has no answer
+  } while (!(fresh(kTopic, 0) && fresh(kTopic, 1) && fresh("audit", 0)));
+  EXPECT_EQ(sum(kTopic), 35);
+  EXPECT_EQ(sum("audit"), 0);
+  EXPECT_EQ(stale("ledger", 0), std::numeric_limits<double>::infinity());
+  EXPECT_FALSE(sum("ledger"));
+  EXPECT_FALSE(scraped(registry,
+                       labelled("kafka_consumergroup_lag", "g3", "ledger", 0)));
+  EXPECT_GE(
+      scraped(registry, "vigil_kafka_lag_probe_failures_total{group=\"g3\"}"),
+      1);
+
+  // orders/1 and all of audit lose their leader. Until a sample answers for
+  // orders/0 again (the first ones fail as a whole while librdkafka
+  // refreshes its metadata), every sample keeps the sums and ages the
+  // unanswered partitions by the 10 s that passed.
+  ASSERT_EQ(rd_kafka_mock_partition_set_leader(cluster_, kTopic, 1, -1),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_EQ(rd_kafka_mock_partition_set_leader(cluster_, "audit", 0, -1),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  const Deadline election = deadline_in(seconds(60));
+  int rounds = 0;
+  do {
+    ASSERT_TRUE(before(election)) << "orders/0 was never answered again";
+    clock.advance(seconds(10));
+    ++rounds;
+    EXPECT_FALSE(probe.sample());
+    SCOPED_TRACE("round " + std::to_string(rounds));
+    ASSERT_EQ(sum(kTopic), 35);
+    ASSERT_EQ(sum("audit"), 0);
+    ASSERT_EQ(stale(kTopic, 1), 10.0 * rounds);
+    ASSERT_EQ(stale("audit", 0), 10.0 * rounds);
+    ASSERT_EQ(
+        scraped(registry, labelled("kafka_consumergroup_lag", "g3", kTopic, 1)),
+        kProduced[1] - kCommitted[1]);
+  } while (!fresh(kTopic, 0));
+
+  // The leaders are back: fresh again.
+  ASSERT_EQ(rd_kafka_mock_partition_set_leader(cluster_, kTopic, 1, 1),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_EQ(rd_kafka_mock_partition_set_leader(cluster_, "audit", 0, 1),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  const Deadline recovery = deadline_in(seconds(60));
+  do {
+    ASSERT_TRUE(before(recovery)) << "the partitions never recovered";
+    clock.advance(seconds(10));
+    probe.sample();
+  } while (!(fresh(kTopic, 1) && fresh("audit", 0)));
+  EXPECT_EQ(sum(kTopic), 35);
 }
 
 TEST_F(MockClusterTest, CppConsumerWithoutCommitsHasUnknownLag) {

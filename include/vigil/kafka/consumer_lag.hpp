@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -66,6 +67,11 @@ struct PartitionLag {
   double lag_seconds = -1;
   /// The LagEvaluator's judgement over the recent commits.
   LagStatus status = LagStatus::kOk;
+  /// Seconds since the values above were measured: 0 when the last sample
+  /// measured them, more while broker queries for the partition fail (a
+  /// leader election) and the last known values stand; +inf when no sample
+  /// has measured the partition yet (the offsets are then -1).
+  double stale_seconds = 0;
 };
 
 /// Exports a librdkafka consumer's lag per assigned partition, in the metric
@@ -77,10 +83,18 @@ struct PartitionLag {
 ///     kafka_consumergroup_position{group,topic,partition}        fetched
 ///     kafka_partition_latest_offset{topic,partition}    high watermark
 ///     kafka_consumergroup_lag_sum{group,topic}
+///     kafka_consumergroup_lag_stale_seconds{group,topic,partition}
+///         age of the partition's values; +Inf when never measured
 ///     kafka_consumergroup_partition_status{group,topic,partition}
 ///         0 ok, 1 warn, 2 stall, 3 stop, 4 rewind
 ///     kafka_consumergroup_status{group,status}
 ///         1 for the worst partition's status, 0 for the others
+///
+/// A partition whose offsets a sample could not get (no leader during an
+/// election, a timeout) keeps its last known values, in its own series and
+/// in the lag sum, and its stale_seconds grows; the sample counts a
+/// failure. A partition never measured has no lag series and is not in the
+/// sum; its stale_seconds is +Inf. So neither reads as a drop in lag.
 ///
 /// Each sample asks librdkafka for the assignment, the committed offsets
 /// and the high watermarks (two broker round trips, batched over all
@@ -127,8 +141,13 @@ class ConsumerLagProbe {
                                       {"topic", "partition"})),
         lag_sum_(registry.gauge("kafka_consumergroup_lag_sum",
                                 "Lag summed over the assigned partitions of "
-                                "a topic.",
+                                "a topic, each at its last known value.",
                                 {"group", "topic"})),
+        stale_(registry.gauge(
+            "kafka_consumergroup_lag_stale_seconds",
+            "Seconds since the partition's lag was last measured; +Inf "
+            "when never.",
+            {"group", "topic", "partition"}, FamilyOptions{"seconds", 0})),
         partition_status_(registry.gauge(
             "kafka_consumergroup_partition_status",
             "Burrow-style evaluation: 0 ok, 1 warn, 2 stall, 3 stop, "
@@ -141,8 +160,8 @@ class ConsumerLagProbe {
             {"group", "status"})),
         failures_(registry
                       .counter("vigil_kafka_lag_probe_failures_total",
-                               "Lag samples abandoned because librdkafka "
-                               "could not answer.",
+                               "Lag samples in which librdkafka could not "
+                               "answer for some assigned partition.",
                                {"group"})
                       .with({group_})) {
     if (rk_ == nullptr || rd_kafka_type(rk_) != RD_KAFKA_CONSUMER) {
@@ -169,62 +188,26 @@ class ConsumerLagProbe {
   void stop() { sampler_.stop(); }
 
   /// Takes one sample now, on the calling thread. Returns false, counting a
-  /// failure and leaving the series as they were, when librdkafka could not
-  /// answer within query_timeout.
+  /// failure, when librdkafka could not answer for some assigned partition
+  /// within query_timeout; those partitions keep their last known values
+  /// (see the class comment).
   bool sample() {
     std::lock_guard<std::mutex> sampling(sample_mutex_);
     rd_kafka_topic_partition_list_t* raw = nullptr;
     if (rd_kafka_assignment(rk_, &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) {
       failures_.inc();
+      publish({}, nullptr);
       return false;
     }
     const ListPtr assigned(raw);
-    std::vector<PartitionLag> seen;
-    if (assigned->cnt > 0) {
-      const int timeout = static_cast<int>(options_.query_timeout.count());
-      const ListPtr committed(
-          rd_kafka_topic_partition_list_copy(assigned.get()));
-      const ListPtr position(
-          rd_kafka_topic_partition_list_copy(assigned.get()));
-      const ListPtr latest(rd_kafka_topic_partition_list_copy(assigned.get()));
-      for (int i = 0; i < latest->cnt; ++i) {
-        latest->elems[i].offset =
-            RD_KAFKA_OFFSET_END;  // "latest" to ListOffsets
-      }
-      if (rd_kafka_committed(rk_, committed.get(), timeout) !=
-              RD_KAFKA_RESP_ERR_NO_ERROR ||
-          rd_kafka_position(rk_, position.get()) !=
-              RD_KAFKA_RESP_ERR_NO_ERROR ||
-          rd_kafka_offsets_for_times(rk_, latest.get(), timeout) !=
-              RD_KAFKA_RESP_ERR_NO_ERROR) {
-        failures_.inc();
-        return false;
-      }
-      for (int i = 0; i < assigned->cnt; ++i) {
-        if (latest->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR ||
-            latest->elems[i].offset < 0) {
-          continue;  // leader unknown right now; judge it next time
-        }
-        PartitionLag p;
-        p.topic = assigned->elems[i].topic;
-        p.partition = assigned->elems[i].partition;
-        p.latest_offset = latest->elems[i].offset;
-        const std::int64_t c =
-            committed->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR
-                ? committed->elems[i].offset
-                : -1;
-        p.committed_offset = c >= 0 ? c : -1;
-        p.position =
-            position->elems[i].offset >= 0 ? position->elems[i].offset : -1;
-        p.lag = c >= 0 ? std::max<std::int64_t>(0, p.latest_offset - c) : -1;
-        seen.push_back(std::move(p));
-      }
-    }
-    publish(seen, assigned.get());
-    return true;
+    std::vector<PartitionLag> measured;
+    const bool complete = measure(*assigned, measured);
+    publish(std::move(measured), assigned.get());
+    if (!complete) failures_.inc();
+    return complete;
   }
 
-  /// The partitions of the last sample.
+  /// The partitions assigned at the last sample, measured or not.
   std::vector<PartitionLag> partitions() const {
     std::lock_guard<std::mutex> lock(state_mutex_);
     std::vector<PartitionLag> out;
@@ -264,6 +247,8 @@ class ConsumerLagProbe {
     OffsetTimeTable table;
     LagEvaluator evaluator;
     PartitionLag last;
+    bool measured = false;  // some sample measured it, the last at measured_at
+    std::chrono::steady_clock::time_point measured_at{};
   };
 
   static std::string group_id(rd_kafka_t* rk) {
@@ -281,47 +266,76 @@ class ConsumerLagProbe {
     return options_.clock ? options_.clock() : std::chrono::steady_clock::now();
   }
 
-  void publish(std::vector<PartitionLag>& seen,
+  static const rd_kafka_topic_partition_t* find(
+      const rd_kafka_topic_partition_list_t* list,
+      const rd_kafka_topic_partition_t& tp) {
+    return list == nullptr ? nullptr
+                           : rd_kafka_topic_partition_list_find(list, tp.topic,
+                                                                tp.partition);
+  }
+
+  // Appends to `measured` each assigned partition librdkafka answered for,
+  // looked up by name (offsets_for_times sorts its list); false when some
+  // partition got no answer.
+  bool measure(const rd_kafka_topic_partition_list_t& assigned,
+               std::vector<PartitionLag>& measured) {
+    if (assigned.cnt == 0) return true;
+    const int timeout = static_cast<int>(options_.query_timeout.count());
+    ListPtr committed(rd_kafka_topic_partition_list_copy(&assigned));
+    ListPtr position(rd_kafka_topic_partition_list_copy(&assigned));
+    ListPtr latest(rd_kafka_topic_partition_list_copy(&assigned));
+    for (int i = 0; i < latest->cnt; ++i) {
+      latest->elems[i].offset = RD_KAFKA_OFFSET_END;  // "latest" to ListOffsets
+    }
+    if (rd_kafka_committed(rk_, committed.get(), timeout) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      committed.reset();
+    }
+    if (rd_kafka_position(rk_, position.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      position.reset();
+    }
+    if (rd_kafka_offsets_for_times(rk_, latest.get(), timeout) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      latest.reset();
+    }
+    for (int i = 0; i < assigned.cnt; ++i) {
+      const rd_kafka_topic_partition_t& tp = assigned.elems[i];
+      const auto* l = find(latest.get(), tp);
+      const auto* c = find(committed.get(), tp);
+      if (l == nullptr || l->err != RD_KAFKA_RESP_ERR_NO_ERROR ||
+          l->offset < 0 || c == nullptr ||
+          c->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        continue;  // no leader right now, or no answer in time
+      }
+      const auto* pos = find(position.get(), tp);
+      PartitionLag p;
+      p.topic = tp.topic;
+      p.partition = tp.partition;
+      p.latest_offset = l->offset;
+      p.committed_offset = c->offset >= 0 ? c->offset : -1;
+      p.position = pos != nullptr && pos->offset >= 0 ? pos->offset : -1;
+      p.lag = c->offset >= 0
+                  ? std::max<std::int64_t>(0, p.latest_offset - c->offset)
+                  : -1;
+      measured.push_back(std::move(p));
+    }
+    return static_cast<int>(measured.size()) == assigned.cnt;
+  }
+
+  // `assigned` null: the assignment is unknown this time; keep all.
+  void publish(std::vector<PartitionLag> measured,
                const rd_kafka_topic_partition_list_t* assigned) {
     const auto at = now();
     std::lock_guard<std::mutex> lock(state_mutex_);
-    std::map<std::string, double> sums;
-    for (auto& p : seen) {
-      const std::string partition = std::to_string(p.partition);
-      auto it = partitions_.find({p.topic, p.partition});
-      if (it == partitions_.end()) {
-        it = partitions_
-                 .emplace(Key{p.topic, p.partition},
-                          PartitionState(options_.time_lag_points,
-                                         options_.evaluator))
-                 .first;
-      }
-      PartitionState& state = it->second;
-      state.table.add(p.latest_offset, at);
-      state.evaluator.add(p.committed_offset, p.lag, at);
-      if (p.committed_offset >= 0) {
-        p.lag_seconds =
-            state.table.lag_seconds(p.committed_offset, at).value_or(-1);
-      }
-      p.status = state.evaluator.status(at);
-      state.last = p;
-
-      const std::vector<std::string_view> labels{group_, p.topic, partition};
-      lag_.with(labels).set(static_cast<double>(p.lag));
-      lag_seconds_.with(labels).set(p.lag_seconds);
-      current_offset_.with(labels).set(static_cast<double>(p.committed_offset));
-      position_.with(labels).set(static_cast<double>(p.position));
-      partition_status_.with(labels).set(static_cast<double>(p.status));
-      latest_offset_.with({p.topic, partition})
-          .set(static_cast<double>(p.latest_offset));
-      sums[p.topic] += static_cast<double>(std::max<std::int64_t>(0, p.lag));
-    }
-    // Partitions no longer assigned lose their series; ones still assigned
-    // but unanswered this time keep their last values.
     std::set<Key> still;
-    for (int i = 0; i < assigned->cnt; ++i) {
-      still.insert({assigned->elems[i].topic, assigned->elems[i].partition});
+    if (assigned == nullptr) {
+      for (const auto& entry : partitions_) still.insert(entry.first);
+    } else {
+      for (int i = 0; i < assigned->cnt; ++i) {
+        still.insert({assigned->elems[i].topic, assigned->elems[i].partition});
+      }
     }
+    // Partitions no longer assigned lose their series.
     for (auto it = partitions_.begin(); it != partitions_.end();) {
       if (still.count(it->first) != 0) {
         ++it;
@@ -331,11 +345,63 @@ class ConsumerLagProbe {
       const std::vector<std::string_view> labels{group_, it->first.first,
                                                  partition};
       for (GaugeFamily* family : {&lag_, &lag_seconds_, &current_offset_,
-                                  &position_, &partition_status_}) {
+                                  &position_, &partition_status_, &stale_}) {
         family->remove(labels);
       }
       latest_offset_.remove({it->first.first, partition});
       it = partitions_.erase(it);
+    }
+    for (const Key& key : still) {
+      if (partitions_.count(key) != 0) continue;
+      PartitionState& state =
+          partitions_
+              .emplace(key, PartitionState(options_.time_lag_points,
+                                           options_.evaluator))
+              .first->second;
+      state.last.topic = key.first;
+      state.last.partition = key.second;
+    }
+    for (auto& p : measured) {
+      PartitionState& state = partitions_.at({p.topic, p.partition});
+      state.table.add(p.latest_offset, at);
+      state.evaluator.add(p.committed_offset, p.lag, at);
+      if (p.committed_offset >= 0) {
+        p.lag_seconds =
+            state.table.lag_seconds(p.committed_offset, at).value_or(-1);
+      }
+      p.status = state.evaluator.status(at);
+      state.last = std::move(p);
+      state.measured = true;
+      state.measured_at = at;
+
+      const PartitionLag& last = state.last;
+      const std::string partition = std::to_string(last.partition);
+      const std::vector<std::string_view> labels{group_, last.topic, partition};
+      lag_.with(labels).set(static_cast<double>(last.lag));
+      lag_seconds_.with(labels).set(last.lag_seconds);
+      current_offset_.with(labels).set(
+          static_cast<double>(last.committed_offset));
+      position_.with(labels).set(static_cast<double>(last.position));
+      partition_status_.with(labels).set(static_cast<double>(last.status));
+      latest_offset_.with({last.topic, partition})
+          .set(static_cast<double>(last.latest_offset));
+    }
+    // Unmeasured partitions keep their last values and status (no new
+    // data to judge by) and count in the sum at them.
+    std::map<std::string, double> sums;
+    LagStatus worst = LagStatus::kOk;
+    for (auto& [key, state] : partitions_) {
+      state.last.stale_seconds =
+          state.measured
+              ? std::chrono::duration<double>(at - state.measured_at).count()
+              : std::numeric_limits<double>::infinity();
+      const std::string partition = std::to_string(key.second);
+      stale_.with({group_, key.first, partition}).set(state.last.stale_seconds);
+      if (state.measured) {
+        sums[key.first] +=
+            static_cast<double>(std::max<std::int64_t>(0, state.last.lag));
+      }
+      worst = std::max(worst, state.last.status);
     }
     for (const auto& topic : topics_) {
       if (sums.count(topic) == 0) lag_sum_.remove({group_, topic});
@@ -344,10 +410,6 @@ class ConsumerLagProbe {
     for (const auto& [topic, sum] : sums) {
       lag_sum_.with({group_, topic}).set(sum);
       topics_.insert(topic);
-    }
-    LagStatus worst = LagStatus::kOk;
-    for (const auto& entry : partitions_) {
-      worst = std::max(worst, entry.second.last.status);
     }
     set_group_status(worst);
     worst_ = worst;
@@ -369,6 +431,7 @@ class ConsumerLagProbe {
   GaugeFamily& position_;
   GaugeFamily& latest_offset_;
   GaugeFamily& lag_sum_;
+  GaugeFamily& stale_;
   GaugeFamily& partition_status_;
   GaugeFamily& status_;
   Counter failures_;
