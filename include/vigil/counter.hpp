@@ -75,19 +75,21 @@ class Counter {
   // Handles come from Family::with().
   template <class Handle>
   friend class Family;
-  Counter(detail::Cell* cells, detail::FamilyStats* stats) noexcept
-      : cells_(cells), stats_(stats) {}
+  Counter(detail::Cell* cells, detail::RowTable* rows,
+          detail::FamilyStats* stats) noexcept
+      : cells_(cells), rows_(rows), stats_(stats) {}
 
   template <class T>
   void add(std::size_t index, T amount) noexcept {
-    if (detail::Cell* mine = detail::exclusive_run(cells_)) {
+    if (detail::Cell* mine = detail::exclusive_run(rows_, cells_)) {
       detail::add_exclusive(mine[index], amount);
     } else {
-      detail::add_shared(detail::shared_run(cells_)[index], amount);
+      detail::add_shared(detail::shared_run(rows_, cells_)[index], amount);
     }
   }
 
   detail::Cell* cells_;
+  detail::RowTable* rows_;  // the registry's, wherever this code was built
   detail::FamilyStats* stats_;
 };
 

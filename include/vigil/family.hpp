@@ -212,6 +212,8 @@ class FamilyCore {
   }
 
  protected:
+  /// The leases of the registry's rows, shared by every handle's updates.
+  RowTable* rows() const { return arena_.rows(); }
   /// bounds() padded with +Inf for Histogram's bucket search.
   const std::vector<double>& padded_bounds() const { return padded_bounds_; }
 
@@ -338,7 +340,7 @@ class Family : public detail::FamilyCore {
 
 template <>
 inline Counter Family<Counter>::handle(detail::Series& s) {
-  return Counter(s.cells, &stats_);
+  return Counter(s.cells, rows(), &stats_);
 }
 template <>
 inline Gauge Family<Gauge>::handle(detail::Series& s) {
@@ -346,7 +348,8 @@ inline Gauge Family<Gauge>::handle(detail::Series& s) {
 }
 template <>
 inline Histogram Family<Histogram>::handle(detail::Series& s) {
-  return Histogram(s.cells, padded_bounds().data(), bounds().size(), &stats_);
+  return Histogram(s.cells, rows(), padded_bounds().data(), bounds().size(),
+                   &stats_);
 }
 
 using CounterFamily = Family<Counter>;

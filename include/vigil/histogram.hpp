@@ -56,11 +56,11 @@ class Histogram {
     }
     const std::size_t bucket = bucket_index(v);
     const std::size_t sum_index = bound_count_ + 1;
-    if (detail::Cell* mine = detail::exclusive_run(cells_)) {
+    if (detail::Cell* mine = detail::exclusive_run(rows_, cells_)) {
       detail::add_exclusive(mine[bucket], std::uint64_t{1});
       detail::add_exclusive(mine[sum_index], v);
     } else {
-      detail::Cell* shared = detail::shared_run(cells_);
+      detail::Cell* shared = detail::shared_run(rows_, cells_);
       detail::add_shared(shared[bucket], std::uint64_t{1});
       detail::add_shared(shared[sum_index], v);
     }
@@ -84,9 +84,10 @@ class Histogram {
   template <class Handle>
   friend class Family;
   /// Cell layout of a run: one count per bucket (bounds + `+Inf`), then sum.
-  Histogram(detail::Cell* cells, const double* bounds, std::size_t bound_count,
-            detail::FamilyStats* stats) noexcept
+  Histogram(detail::Cell* cells, detail::RowTable* rows, const double* bounds,
+            std::size_t bound_count, detail::FamilyStats* stats) noexcept
       : cells_(cells),
+        rows_(rows),
         bounds_(bounds),
         bound_count_(bound_count),
         stats_(stats) {}
@@ -119,6 +120,7 @@ class Histogram {
   }
 
   detail::Cell* cells_;
+  detail::RowTable* rows_;  // the registry's, wherever this code was built
   const double* bounds_;
   std::size_t bound_count_;
   detail::FamilyStats* stats_;

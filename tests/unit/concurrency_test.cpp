@@ -5,14 +5,26 @@
 
 #include <atomic>
 #include <map>
+#include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "text_parser.hpp"
+#include "vigil/detail/cells.hpp"
 #include "vigil/registry.hpp"
 
 namespace {
+
+using vigil::detail::Cell;
+using vigil::detail::CellArena;
+using vigil::detail::exclusive_run;
+
+// Blocks the caller until `step` reaches `value` (set by another thread).
+void wait_for(const std::atomic<int>& step, int value) {
+  while (step.load() < value) std::this_thread::yield();
+}
 
 TEST(Concurrency, WritersAndAScraperAgree) {
   vigil::Registry registry;
@@ -105,6 +117,84 @@ TEST(Concurrency, SeriesCreatedWhileScrapingAreAllExported) {
   creator.join();
   EXPECT_EQ(vigil_test::parse_exposition(registry.scrape()).samples.size(),
             3000u);
+}
+
+// The rows a registry's arena leases: one writer per row, given back when
+// the thread exits, and never confused with another arena's.
+TEST(RowLeases, LiveThreadsHoldDistinctRowsAndTheRestShare) {
+  CellArena arena;
+  Cell* run = arena.allocate(1);
+  const unsigned rows = vigil::detail::stripe_count();
+  std::atomic<int> arrived{0};
+  std::atomic<int> release{0};
+  std::vector<Cell*> mine(rows + 1);
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t <= rows; ++t) {
+    threads.emplace_back([&, t] {
+      // One thread at a time, so the last one is the one left over.
+      wait_for(arrived, static_cast<int>(t));
+      mine[t] = exclusive_run(arena.rows(), run);
+      arrived.fetch_add(1);
+      wait_for(release, 1);
+    });
+  }
+  wait_for(arrived, static_cast<int>(rows + 1));
+  EXPECT_EQ(arena.rows()->leased(), rows);
+  release = 1;
+  for (auto& t : threads) t.join();
+  const std::set<Cell*> distinct(mine.begin(), mine.begin() + rows);
+  EXPECT_EQ(distinct.size(), rows);
+  EXPECT_EQ(distinct.count(nullptr), 0u);
+  EXPECT_EQ(mine[rows], nullptr);  // no free row: the shared row
+  EXPECT_EQ(arena.rows()->leased(), 0u);
+}
+
+TEST(RowLeases, AThreadOutlivingItsRegistryLeasesAfreshInTheNextOne) {
+  // The next arena may reuse the first one's address; the thread's cached
+  // lease must not carry over to it.
+  auto first = std::make_unique<CellArena>();
+  std::unique_ptr<CellArena> second;
+  std::atomic<int> step{0};
+  unsigned leased_in_second = 0;
+  std::thread thread([&] {
+    EXPECT_NE(exclusive_run(first->rows(), first->allocate(1)), nullptr);
+    step = 1;
+    wait_for(step, 2);
+    EXPECT_NE(exclusive_run(second->rows(), second->allocate(1)), nullptr);
+    leased_in_second = second->rows()->leased();
+  });
+  wait_for(step, 1);
+  first.reset();  // the thread still caches its table
+  second = std::make_unique<CellArena>();
+  step = 2;
+  thread.join();
+  EXPECT_EQ(leased_in_second, 1u);
+  EXPECT_EQ(second->rows()->leased(), 0u);
+}
+
+TEST(Concurrency, ThreadsWritingMoreRegistriesThanTheyCacheCountExactly) {
+  // Each thread cycles through more registries than its row cache holds,
+  // so leases are evicted, given back and taken again all the time.
+  constexpr std::size_t kRegistries = vigil::detail::kRowCacheEntries + 2;
+  std::vector<std::unique_ptr<vigil::Registry>> registries;
+  std::vector<vigil::Counter> counters;
+  for (std::size_t r = 0; r < kRegistries; ++r) {
+    registries.push_back(std::make_unique<vigil::Registry>());
+    counters.push_back(
+        registries.back()->counter("ops_total", "Ops.").with({}));
+  }
+  constexpr int kThreads = 3;
+  constexpr int kRounds = 20000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kRounds; ++i) {
+        for (auto& c : counters) c.inc();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& c : counters) EXPECT_EQ(c.value(), kThreads * kRounds);
 }
 
 }  // namespace

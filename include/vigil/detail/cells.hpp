@@ -49,75 +49,163 @@ inline unsigned stripe_count() noexcept {
   return count;
 }
 
-/// Hands out exclusive rows to threads. Never destroyed, because threads may
-/// release their row after static destructors ran.
-class RowAllocator {
+/// The exclusive rows of one arena and the threads that lease them.
+///
+/// It lives in the arena, not in a header-level static, so that code in
+/// every shared object (each with its own copy of vigil's inline statics
+/// when built with -fvisibility=hidden) leases from the same table: two
+/// threads never hold one row of a registry, whichever library they run.
+/// A thread that asks again from another library gets the row it already
+/// holds. Reference-counted by the arena and by every thread cache entry
+/// naming it, so its address is not reused while a cache may still hold it.
+class RowTable {
  public:
-  static RowAllocator& instance() {
-    static RowAllocator* const allocator = new RowAllocator();
-    return *allocator;
+  /// A table with one reference, owned by the caller.
+  static RowTable* create() { return new RowTable(stripe_count()); }
+  RowTable(const RowTable&) = delete;
+  RowTable& operator=(const RowTable&) = delete;
+
+  /// Cells from row 0 of a run to its shared row.
+  std::size_t shared_offset() const noexcept {
+    return static_cast<std::size_t>(stripes_) * kChunkCells;
   }
-  /// Returns a free row, or -1 when all are leased.
+
+  /// The row the calling thread holds, taking one more reference to it, or
+  /// a free row; -1 when all rows are leased to other threads.
   int acquire() {
+    const std::thread::id self = std::this_thread::get_id();
     std::lock_guard<std::mutex> lock(mutex_);
-    for (std::size_t row = 0; row < used_.size(); ++row) {
-      if (!used_[row]) {
-        used_[row] = true;
+    int free_row = -1;
+    for (unsigned row = 0; row < stripes_; ++row) {
+      Lease& lease = leases_[row];
+      if (lease.refs != 0 && lease.owner == self) {
+        ++lease.refs;
         return static_cast<int>(row);
       }
+      if (lease.refs == 0 && free_row < 0) free_row = static_cast<int>(row);
     }
-    return -1;
+    if (free_row >= 0) leases_[free_row] = {self, 1};
+    return free_row;
   }
+  /// Drops one reference to `row`. The mutex orders the holder's last
+  /// stores to the row before the next holder's first load.
   void release(int row) {
     std::lock_guard<std::mutex> lock(mutex_);
-    used_[static_cast<std::size_t>(row)] = false;
+    --leases_[row].refs;
+  }
+
+  /// Rows currently leased (for tests and diagnostics).
+  unsigned leased() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    unsigned n = 0;
+    for (unsigned row = 0; row < stripes_; ++row) n += leases_[row].refs != 0;
+    return n;
+  }
+
+  void retain() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void drop() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
 
  private:
-  RowAllocator() : used_(stripe_count(), false) {}
-  std::mutex mutex_;
-  std::vector<bool> used_;
+  explicit RowTable(unsigned stripes) : stripes_(stripes) {}
+  ~RowTable() = default;
+
+  struct Lease {
+    std::thread::id owner;
+    unsigned refs = 0;  // one per thread cache entry (per shared object)
+  };
+  const unsigned stripes_;
+  std::atomic<std::size_t> refs_{1};
+  mutable std::mutex mutex_;
+  Lease leases_[kMaxStripes];
 };
 
-/// 0: no row yet; r + 1: exclusive row r; kSharedRowTag: shared row.
-/// Trivially initialised so the hot path reads it without a TLS guard.
-inline thread_local unsigned tls_row_tag = 0;
+/// One entry of a thread's row cache: which table, and where the thread's
+/// row is. `key` is the table's address, with bit 0 set when the thread
+/// writes the table's shared row; 0 for an empty entry.
+struct RowCacheEntry {
+  std::uintptr_t key = 0;
+  std::size_t offset = 0;  // cells from row 0 to the thread's row
+};
+inline constexpr std::size_t kRowCacheEntries = 4;
 
-struct RowLease {
-  int row = -1;
-  RowLease() : row(RowAllocator::instance().acquire()) {}
-  RowLease(const RowLease&) = delete;
-  RowLease& operator=(const RowLease&) = delete;
-  ~RowLease() {
+/// The calling thread's leases, most recently used first. Trivially
+/// initialised so the hot path reads entry 0 without a TLS guard. Each
+/// shared object may have its own copy; the leases live in the tables.
+inline thread_local RowCacheEntry tls_row_cache[kRowCacheEntries];
+/// Set once the thread's cache has been torn down at thread exit.
+inline thread_local bool tls_row_cache_closed = false;
+
+inline void release_entry(RowCacheEntry& entry) noexcept {
+  if (entry.key == 0) return;
+  auto* table = reinterpret_cast<RowTable*>(entry.key & ~std::uintptr_t{1});
+  if ((entry.key & 1) == 0) {
+    table->release(static_cast<int>(entry.offset / kChunkCells));
+  }
+  table->drop();
+  entry = RowCacheEntry{};
+}
+
+/// Returns the thread's leases when it exits.
+struct RowCacheOwner {
+  RowCacheOwner() = default;
+  RowCacheOwner(const RowCacheOwner&) = delete;
+  RowCacheOwner& operator=(const RowCacheOwner&) = delete;
+  ~RowCacheOwner() {
     // Updates made after this (from later thread_local destructors) go to
-    // the shared row; the mutex in release() orders our last stores before
-    // the next owner's first load.
-    tls_row_tag = kSharedRowTag;
-    if (row >= 0) RowAllocator::instance().release(row);
+    // the shared row.
+    tls_row_cache_closed = true;
+    for (RowCacheEntry& entry : tls_row_cache) release_entry(entry);
   }
 };
 
-VIGIL_NOINLINE inline unsigned assign_row_tag() {
-  static thread_local RowLease lease;
-  tls_row_tag =
-      lease.row >= 0 ? static_cast<unsigned>(lease.row) + 1 : kSharedRowTag;
-  return tls_row_tag;
-}
-
-/// The calling thread's exclusive copy of the run starting at `base`, or
-/// nullptr when the thread must use shared_run().
-inline Cell* exclusive_run(Cell* base) noexcept {
-  unsigned tag = tls_row_tag;
-  if (VIGIL_UNLIKELY(tag - 1 >= kMaxStripes)) {
-    if (tag == kSharedRowTag) return nullptr;
-    tag = assign_row_tag();
-    if (tag == kSharedRowTag) return nullptr;
+/// exclusive_run() when entry 0 is not a lease of `table`: finds the entry
+/// among the others and moves it to the front, or leases a row, evicting
+/// the least recently used entry.
+VIGIL_NOINLINE inline Cell* exclusive_run_slow(RowTable* table,
+                                               Cell* base) noexcept {
+  if (tls_row_cache_closed) return nullptr;
+  static thread_local RowCacheOwner owner;
+  (void)owner;
+  const auto key = reinterpret_cast<std::uintptr_t>(table);
+  std::size_t found = kRowCacheEntries - 1;
+  for (std::size_t i = 0; i < kRowCacheEntries; ++i) {
+    if ((tls_row_cache[i].key & ~std::uintptr_t{1}) == key) {
+      found = i;
+      break;
+    }
   }
-  return base + static_cast<std::size_t>(tag - 1) * kChunkCells;
+  RowCacheEntry entry = tls_row_cache[found];
+  if ((entry.key & ~std::uintptr_t{1}) != key) {
+    release_entry(entry);
+    table->retain();
+    const int row = table->acquire();
+    entry =
+        row >= 0
+            ? RowCacheEntry{key, static_cast<std::size_t>(row) * kChunkCells}
+            : RowCacheEntry{key | 1, 0};
+  }
+  for (std::size_t i = found; i > 0; --i) {
+    tls_row_cache[i] = tls_row_cache[i - 1];
+  }
+  tls_row_cache[0] = entry;
+  return (entry.key & 1) ? nullptr : base + entry.offset;
 }
 
-inline Cell* shared_run(Cell* base) noexcept {
-  return base + static_cast<std::size_t>(stripe_count()) * kChunkCells;
+/// The calling thread's exclusive copy of the run starting at `base` in the
+/// arena whose rows `table` leases, or nullptr when the thread must use
+/// shared_run().
+inline Cell* exclusive_run(RowTable* table, Cell* base) noexcept {
+  const RowCacheEntry& entry = tls_row_cache[0];
+  if (VIGIL_LIKELY(entry.key == reinterpret_cast<std::uintptr_t>(table))) {
+    return base + entry.offset;
+  }
+  return exclusive_run_slow(table, base);
+}
+
+inline Cell* shared_run(const RowTable* table, Cell* base) noexcept {
+  return base + table->shared_offset();
 }
 
 inline double bits_to_double(std::uint64_t bits) noexcept {
@@ -174,32 +262,32 @@ inline std::uint64_t sum_u64(const Cell* base, std::size_t index) noexcept {
   return sum;
 }
 
-/// Allocates runs of zeroed cells. Runs never move and live as long as the
+/// Allocates runs of zeroed cells, and owns the row table that says which
+/// row of them each thread writes. Runs never move and live as long as the
 /// arena. allocate() locks; it is only called when a series is created.
 class CellArena {
  public:
   /// Longest run a single series may take.
   static constexpr std::size_t kMaxRun = kChunkCells;
 
-  CellArena() = default;
+  CellArena() : rows_(RowTable::create()) {}
   CellArena(const CellArena&) = delete;
   CellArena& operator=(const CellArena&) = delete;
+  // Threads that still cache the table keep it alive until they let go.
+  ~CellArena() { rows_->drop(); }
 
+  /// The leases of this arena's rows, for handles to pass to
+  /// exclusive_run().
+  RowTable* rows() const noexcept { return rows_; }
+
+  /// A striped run of `cells` cells (at most kMaxRun).
   Cell* allocate(std::size_t cells) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (chunks_.empty() || used_ + cells > kChunkCells) {
-      chunks_.push_back(new_chunk());
-      used_ = 0;
-    }
-    Cell* run = chunks_.back().get() + used_;
-    used_ += cells;
-    return run;
+    return striped_.take(cells, striped_chunk_cells());
   }
 
   /// Bytes held by the arena (for memory accounting).
   std::size_t bytes() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return chunks_.size() * chunk_cells() * sizeof(Cell);
+    return striped_.chunks() * striped_chunk_cells() * sizeof(Cell);
   }
 
  private:
@@ -210,21 +298,44 @@ class CellArena {
   };
   using Chunk = std::unique_ptr<Cell[], AlignedDelete>;
 
-  static std::size_t chunk_cells() {
-    return (static_cast<std::size_t>(stripe_count()) + 1) * kChunkCells;
-  }
-  static Chunk new_chunk() {
-    const std::size_t n = chunk_cells();
-    // 64-byte alignment keeps rows of different threads off shared lines.
-    auto* raw = static_cast<Cell*>(
-        ::operator new(n * sizeof(Cell), std::align_val_t(64)));
-    for (std::size_t i = 0; i < n; ++i) new (raw + i) Cell(0);
-    return Chunk(raw);
+  /// Chunks of one kind, filled front to back, kChunkCells cells a row.
+  class Chunks {
+   public:
+    Cell* take(std::size_t cells, std::size_t chunk_cells) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (chunks_.empty() || used_ + cells > kChunkCells) {
+        chunks_.push_back(new_chunk(chunk_cells));
+        used_ = 0;
+      }
+      Cell* run = chunks_.back().get() + used_;
+      used_ += cells;
+      return run;
+    }
+    std::size_t chunks() const {
+      std::lock_guard<std::mutex> lock(mutex_);
+      return chunks_.size();
+    }
+
+   private:
+    static Chunk new_chunk(std::size_t n) {
+      // 64-byte alignment keeps rows of different threads off shared lines.
+      auto* raw = static_cast<Cell*>(
+          ::operator new(n * sizeof(Cell), std::align_val_t(64)));
+      for (std::size_t i = 0; i < n; ++i) new (raw + i) Cell(0);
+      return Chunk(raw);
+    }
+
+    mutable std::mutex mutex_;
+    std::vector<Chunk> chunks_;
+    std::size_t used_ = 0;
+  };
+
+  std::size_t striped_chunk_cells() const noexcept {
+    return rows_->shared_offset() + kChunkCells;
   }
 
-  mutable std::mutex mutex_;
-  std::vector<Chunk> chunks_;
-  std::size_t used_ = 0;
+  RowTable* const rows_;
+  Chunks striped_;
 };
 
 }  // namespace detail
