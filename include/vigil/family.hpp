@@ -265,7 +265,9 @@ class FamilyCore {
     s->hash = hash;
     s->label_values.assign(values, values + n);
     s->label_text = render_labels(label_names_, s->label_values);
-    s->cells = arena_.allocate(cells_per_series());
+    s->cells = type_ == FamilyType::kGauge
+                   ? arena_.allocate_gauge()
+                   : arena_.allocate(cells_per_series());
     return *table_.insert(std::move(s));
   }
 

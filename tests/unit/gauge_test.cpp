@@ -4,9 +4,12 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdint>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "vigil/detail/cells.hpp"
 #include "vigil/registry.hpp"
 
 namespace {
@@ -54,6 +57,44 @@ TEST(Gauge, ConcurrentIncAndDecBalance) {
   }
   for (auto& th : pool) th.join();
   EXPECT_EQ(g.value(), 0);
+}
+
+TEST(Gauge, NoGaugeSharesACacheLineWithAThreadsRow) {
+  // Gauges are written by every thread with read-modify-writes; a gauge on
+  // the line of a thread's row would make that thread's plain stores
+  // contend (docs/adr/0001).
+  vigil::Registry registry;
+  auto& counters = registry.counter("c_total", "C.", {"i"});
+  auto& histograms = registry.histogram("h_seconds", "H.", {"i"});
+  auto& gauges = registry.gauge("g", "G.", {"i"});
+  struct Run {
+    const vigil::detail::Cell* cells;
+    std::size_t size;
+  };
+  std::vector<Run> runs;
+  std::vector<const vigil::detail::Cell*> gauge_cells;
+  for (int i = 0; i < 200; ++i) {
+    const std::string label = std::to_string(i);
+    const std::string_view value = label;
+    runs.push_back({counters.series(&value, 1).cells, vigil::Counter::kCells});
+    runs.push_back(
+        {histograms.series(&value, 1).cells, histograms.bounds().size() + 2});
+    gauge_cells.push_back(gauges.series(&value, 1).cells);
+  }
+  auto line = [](const vigil::detail::Cell* cell) {
+    return reinterpret_cast<std::uintptr_t>(cell) / 64;
+  };
+  const unsigned rows = vigil::detail::stripe_count() + 1;
+  for (const auto* gauge : gauge_cells) {
+    for (const Run& run : runs) {
+      for (unsigned r = 0; r < rows; ++r) {
+        const auto* row = run.cells + r * vigil::detail::kChunkCells;
+        ASSERT_FALSE(line(gauge) >= line(row) &&
+                     line(gauge) <= line(row + run.size - 1))
+            << "gauge shares a line with row " << r;
+      }
+    }
+  }
 }
 
 }  // namespace

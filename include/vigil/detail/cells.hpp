@@ -265,6 +265,10 @@ inline std::uint64_t sum_u64(const Cell* base, std::size_t index) noexcept {
 /// Allocates runs of zeroed cells, and owns the row table that says which
 /// row of them each thread writes. Runs never move and live as long as the
 /// arena. allocate() locks; it is only called when a series is created.
+///
+/// Striped runs (counters, histograms) come from chunks of `stripes + 1`
+/// rows; gauge cells, written by every thread, from separate single-row
+/// chunks, so no gauge shares a cache line with any thread's row.
 class CellArena {
  public:
   /// Longest run a single series may take.
@@ -284,10 +288,14 @@ class CellArena {
   Cell* allocate(std::size_t cells) {
     return striped_.take(cells, striped_chunk_cells());
   }
+  /// One gauge cell, away from every row.
+  Cell* allocate_gauge() { return gauges_.take(1, kChunkCells); }
 
   /// Bytes held by the arena (for memory accounting).
   std::size_t bytes() const {
-    return striped_.chunks() * striped_chunk_cells() * sizeof(Cell);
+    return (striped_.chunks() * striped_chunk_cells() +
+            gauges_.chunks() * kChunkCells) *
+           sizeof(Cell);
   }
 
  private:
@@ -318,7 +326,8 @@ class CellArena {
 
    private:
     static Chunk new_chunk(std::size_t n) {
-      // 64-byte alignment keeps rows of different threads off shared lines.
+      // 64-byte alignment keeps rows of different threads, and gauges, off
+      // each other's cache lines.
       auto* raw = static_cast<Cell*>(
           ::operator new(n * sizeof(Cell), std::align_val_t(64)));
       for (std::size_t i = 0; i < n; ++i) new (raw + i) Cell(0);
@@ -336,6 +345,7 @@ class CellArena {
 
   RowTable* const rows_;
   Chunks striped_;
+  Chunks gauges_;
 };
 
 }  // namespace detail
