@@ -14,8 +14,17 @@ VIGIL_NAMESPACE_BEGIN
 template <class Handle>
 class Family;
 
-/// A consistent read of one histogram series: `count` is the sum of the
-/// buckets, so `_count` always equals the `+Inf` bucket in a scrape.
+/// One read of a histogram series, taken while observations may go on.
+///
+/// What holds in every snapshot: `count` is the sum of the buckets read in
+/// the same pass, so it always equals the `+Inf` bucket (and `_count` does in
+/// a scrape); `cumulative` never decreases from one bucket to the next; and a
+/// later snapshot taken by the same thread never shows a bucket or the count
+/// lower. What does not: buckets are read one after the other, not at one
+/// instant, and `sum` is read after them, so with observations in flight
+/// `sum` may include some that the buckets miss or miss some they include.
+/// Once the observing threads are done (joined, or otherwise ordered before
+/// the read), every field is exact.
 struct HistogramSnapshot {
   /// Cumulative counts, one per finite bound, then `+Inf`.
   std::vector<std::uint64_t> cumulative;
@@ -66,7 +75,8 @@ class Histogram {
     }
   }
 
-  /// A consistent read of the buckets, count and sum.
+  /// Reads the buckets, count and sum (see HistogramSnapshot for what a
+  /// read taken during observations guarantees).
   HistogramSnapshot snapshot() const {
     HistogramSnapshot snap;
     snap.cumulative.resize(bound_count_ + 1);

@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 #include "vigil/buckets.hpp"
 #include "vigil/registry.hpp"
@@ -48,6 +51,53 @@ TEST(Histogram, NaNIsRejectedAndCounted) {
   EXPECT_EQ(snap.count, 2u);
   EXPECT_EQ(snap.cumulative.front(), 1u);  // -Inf is below every bound
   EXPECT_EQ(family.stats().rejected.load(), 1u);
+}
+
+TEST(Histogram, SnapshotsWhileObservingKeepTheirPromises) {
+  // What HistogramSnapshot promises with writers running: cumulative counts
+  // never decrease along the buckets, the +Inf bucket is the count, and no
+  // bucket goes backwards from one snapshot to the next. Once the writers
+  // are joined, every count and the sum are exact.
+  vigil::Registry registry;
+  vigil::Histogram h =
+      registry.histogram("x_seconds", "X.", {}, {1, 2, 3}).with({});
+  constexpr int kThreads = 3;
+  constexpr int kObservations = 100000;
+  std::atomic<int> running{kThreads};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back([&] {
+      for (int i = 0; i < kObservations; ++i) h.observe(i % 4 + 0.5);
+      running.fetch_sub(1);
+    });
+  }
+  vigil::HistogramSnapshot last;
+  last.cumulative.assign(4, 0);
+  int snapshots = 0;
+  auto check = [&] {
+    const vigil::HistogramSnapshot snap = h.snapshot();
+    ASSERT_EQ(snap.cumulative.size(), 4u);
+    for (std::size_t i = 0; i < 4; ++i) {
+      if (i > 0) {
+        ASSERT_LE(snap.cumulative[i - 1], snap.cumulative[i]);
+      }
+      ASSERT_GE(snap.cumulative[i], last.cumulative[i]) << "bucket " << i;
+    }
+    ASSERT_EQ(snap.count, snap.cumulative.back());
+    last = snap;
+    ++snapshots;
+  };
+  while (running.load() > 0) check();
+  for (auto& w : writers) w.join();
+  check();
+  EXPECT_GT(snapshots, 1);
+  constexpr std::uint64_t kPerBucket =
+      std::uint64_t{kThreads} * kObservations / 4;
+  EXPECT_EQ(last.cumulative,
+            (std::vector<std::uint64_t>{kPerBucket, 2 * kPerBucket,
+                                        3 * kPerBucket, 4 * kPerBucket}));
+  // 0.5 + 1.5 + 2.5 + 3.5 per four observations, exact in binary.
+  EXPECT_EQ(last.sum, 8.0 * kPerBucket);
 }
 
 TEST(Buckets, Helpers) {
