@@ -4,10 +4,11 @@
 //
 // A CellArena hands out runs of cells. Each run exists once per *row*; a
 // chunk stores its rows kChunkCells cells apart. Rows 0..stripes-1 are each
-// owned by at most one live thread at a time (the thread's "row lease"), so an
-// update there is a plain relaxed load + store: no lock prefix, no contended
-// cache line. The last row is shared by threads that found no free row and is
-// updated with atomic read-modify-write. Readers sum all rows.
+// owned by at most one live thread at a time (the thread's "row lease" from
+// the arena's RowTable), so an update there is a plain relaxed load + store:
+// no lock prefix, no contended cache line. The last row is shared by threads
+// that found no free row and is updated with atomic read-modify-write.
+// Readers sum all rows.
 
 #include <atomic>
 #include <cstddef>
@@ -32,8 +33,6 @@ inline constexpr std::size_t kChunkCells = 512;
 /// Upper bound on exclusive rows, whatever the machine: memory per series
 /// grows with the row count (a default histogram takes 104 bytes a row).
 inline constexpr unsigned kMaxStripes = 16;
-/// Row tag of a thread that writes to the shared row.
-inline constexpr unsigned kSharedRowTag = 0xFFFFu;
 
 /// Number of exclusive rows, fixed for the process: twice the hardware
 /// threads (services often run more threads than cores), a power of two in
