@@ -39,12 +39,6 @@ using StreamRoute = vigil::http::StreamRoute;
 using vigil::http::drop_connection;
 using vigil::http::kPeerAddressField;
 
-/// A vigil (string_body) response as a chat Response.
-inline Response to_response(
-    boost::beast::http::response<boost::beast::http::string_body>&& res) {
-  return vigil::http::to_server_response(std::move(res));
-}
-
 /// A byte range [first, last] of a resource, both inclusive.
 struct ByteRange {
   std::uint64_t first = 0;

@@ -94,7 +94,7 @@ void serve_until_signal(
   options.metrics = &registry;  // the server's own metrics beside the rest
   HttpServer server(std::move(options), [&](Request&& req, Respond respond) {
     if (auto res = vigil_paths.handle(req)) {
-      return respond(to_response(std::move(*res)));
+      return respond(vigil::http::to_server_response(std::move(*res)));
     }
     auto scope = std::make_shared<vigil::http::ServerMetrics::Scope>(
         http_metrics.track(req.method_string(), req.target()));
