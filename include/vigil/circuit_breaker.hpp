@@ -178,9 +178,9 @@ struct WindowCounts {
 
 /// The last N calls as one byte each. Recording is a compare-and-swap on the
 /// cursor and a store, so the closed hot path stays lock-free; the counts
-/// are only needed after a failure or slow call, and then a scan of N bytes
-/// is cheap next to the failed remote call. Keeping no running totals means
-/// a concurrent reset can never leave them skewed.
+/// are only needed while the window holds a failure or slow call, and then
+/// a scan of N bytes is cheap next to a dependency that is failing. Keeping
+/// no running totals means a concurrent reset can never leave them skewed.
 ///
 /// Once the last N calls were all fast successes, another one changes no
 /// count, so it is not recorded at all: the steady state of a healthy
@@ -193,14 +193,17 @@ class CountWindow {
     reset();
   }
 
-  void record_success() noexcept {
+  /// Returns false when the success was not recorded because the window
+  /// holds only fast successes, so its rates are zero.
+  bool record_success() noexcept {
     std::uint32_t pending = pending_.load(std::memory_order_relaxed);
-    if (pending == 0) return;
+    if (pending == 0) return false;
     record(kCallRecorded);
     while (pending > 0 &&
            !pending_.compare_exchange_weak(pending, pending - 1,
                                            std::memory_order_relaxed)) {
     }
+    return true;
   }
 
   /// A failed or slow call: it stays in the window for the next N calls.
@@ -245,76 +248,88 @@ class CountWindow {
   alignas(64) std::atomic<std::uint32_t> pending_{0};
 };
 
-/// The calls of the last `span` in kBuckets buckets. Each bucket is one
-/// 64-bit word (tick tag, calls, failures, slow calls) updated by CAS, so
-/// recording stays lock-free and a bucket is recycled atomically when its
-/// tick comes round again. A bucket counts at most kMaxCount calls; beyond
-/// that its calls are not recorded, which keeps the rates those of the
-/// first 16383 calls of that bucket rather than wrapping.
+/// The calls of the last `span` in kBuckets buckets. A bucket is three
+/// words (fast or slow successes, failures, slow calls), each tagged with
+/// the tick it counts for and updated by CAS, so recording stays lock-free
+/// and a word is recycled atomically when its tick comes round again. Calls
+/// are the successes plus the failures, so a failure always counts: no cap
+/// on one count can hide another. A count saturates at 2^32 - 1 per tenth
+/// of the window rather than wrapping.
 class TimeWindow {
  public:
   static constexpr std::uint64_t kBuckets = 10;
-  static constexpr unsigned kCountBits = 14;
-  static constexpr unsigned kTagBits = 64 - 3 * kCountBits;
-  static constexpr std::uint64_t kMaxCount = (1u << kCountBits) - 1;
-  static constexpr std::uint64_t kTagMask = (std::uint64_t{1} << kTagBits) - 1;
 
   explicit TimeWindow(std::chrono::nanoseconds span)
       : bucket_ns_(std::max<std::int64_t>(
             1, span.count() / static_cast<std::int64_t>(kBuckets))) {}
 
   void record(std::uint8_t bits, std::int64_t now_ns) noexcept {
-    const std::uint64_t tag = tick(now_ns) & kTagMask;
-    auto& bucket = buckets_[tick(now_ns) % kBuckets];
-    std::uint64_t word = bucket.load(std::memory_order_relaxed);
-    std::uint64_t next;
-    do {
-      Unpacked u = unpack(word);
-      if (u.tag != tag) u = Unpacked{tag, 0, 0, 0};
-      if (u.calls == kMaxCount) return;
-      ++u.calls;
-      u.failures += (bits & kCallFailed) != 0;
-      u.slow += (bits & kCallSlow) != 0;
-      next = pack(u);
-    } while (
-        !bucket.compare_exchange_weak(word, next, std::memory_order_relaxed));
+    const std::uint64_t t = tick(now_ns);
+    Bucket& bucket = buckets_[t % kBuckets];
+    add(bits & kCallFailed ? bucket.failed : bucket.succeeded, t);
+    if (bits & kCallSlow) add(bucket.slow, t);
   }
 
   WindowCounts counts(std::int64_t now_ns) const noexcept {
-    const std::uint64_t now_tag = tick(now_ns) & kTagMask;
+    const std::uint64_t now = tick(now_ns);
     WindowCounts c;
-    for (const auto& bucket : buckets_) {
-      const Unpacked u = unpack(bucket.load(std::memory_order_relaxed));
-      if (((now_tag - u.tag) & kTagMask) >= kBuckets) continue;  // stale
-      c.calls += u.calls;
-      c.failures += u.failures;
-      c.slow += u.slow;
+    for (const Bucket& bucket : buckets_) {
+      const std::uint64_t failed = fresh(bucket.failed, now);
+      c.calls += fresh(bucket.succeeded, now) + failed;
+      c.failures += failed;
+      c.slow += fresh(bucket.slow, now);
     }
     return c;
   }
 
   void reset() noexcept {
-    for (auto& bucket : buckets_) bucket.store(0, std::memory_order_relaxed);
+    for (Bucket& bucket : buckets_) {
+      bucket.succeeded.store(0, std::memory_order_relaxed);
+      bucket.failed.store(0, std::memory_order_relaxed);
+      bucket.slow.store(0, std::memory_order_relaxed);
+    }
   }
 
  private:
-  struct Unpacked {
-    std::uint64_t tag, calls, failures, slow;
+  // A word: the tick it counts for (mod 2^32) above, the count below.
+  static constexpr unsigned kCountBits = 32;
+  static constexpr std::uint64_t kMask = (std::uint64_t{1} << kCountBits) - 1;
+
+  struct Bucket {
+    std::atomic<std::uint64_t> succeeded{0};
+    std::atomic<std::uint64_t> failed{0};
+    std::atomic<std::uint64_t> slow{0};
   };
-  static Unpacked unpack(std::uint64_t w) noexcept {
-    return {w >> (3 * kCountBits), (w >> (2 * kCountBits)) & kMaxCount,
-            (w >> kCountBits) & kMaxCount, w & kMaxCount};
+
+  static void add(std::atomic<std::uint64_t>& word, std::uint64_t t) noexcept {
+    const std::uint64_t tag = t & kMask;
+    std::uint64_t w = word.load(std::memory_order_relaxed);
+    std::uint64_t next;
+    do {
+      if ((w >> kCountBits) != tag) {
+        next = (tag << kCountBits) | 1;  // a new tick: recycle the word
+      } else if ((w & kMask) == kMask) {
+        return;  // saturated
+      } else {
+        next = w + 1;
+      }
+    } while (!word.compare_exchange_weak(w, next, std::memory_order_relaxed));
   }
-  static std::uint64_t pack(const Unpacked& u) noexcept {
-    return (u.tag << (3 * kCountBits)) | (u.calls << (2 * kCountBits)) |
-           (u.failures << kCountBits) | u.slow;
+
+  // The word's count if it belongs to one of the last kBuckets ticks.
+  static std::uint64_t fresh(const std::atomic<std::uint64_t>& word,
+                             std::uint64_t now) noexcept {
+    const std::uint64_t w = word.load(std::memory_order_relaxed);
+    const std::uint64_t age = (now - (w >> kCountBits)) & kMask;
+    return age < kBuckets ? w & kMask : 0;
   }
+
   std::uint64_t tick(std::int64_t now_ns) const noexcept {
     return static_cast<std::uint64_t>(now_ns / bucket_ns_);
   }
 
   const std::int64_t bucket_ns_;
-  std::array<std::atomic<std::uint64_t>, kBuckets> buckets_{};
+  std::array<Bucket, kBuckets> buckets_{};
 };
 
 }  // namespace detail
@@ -694,17 +709,20 @@ class CircuitBreaker {
     const std::uint8_t bits = static_cast<std::uint8_t>(
         detail::kCallRecorded | (failed ? detail::kCallFailed : 0) |
         (slow ? detail::kCallSlow : 0));
+    // The rates are checked after every recorded outcome, successes
+    // included, as resilience4j does: a success can be the call that brings
+    // the window to minimum_calls, and in a time window old successes
+    // expiring can raise a rate between two failures.
     detail::WindowCounts c;
     if (count_window_) {
-      if (!failed && !slow) {  // a success cannot raise either rate
-        count_window_->record_success();
-        return;
+      if (failed || slow) {
+        count_window_->record_other(bits);
+      } else if (!count_window_->record_success()) {
+        return;  // only fast successes in the window: both rates are zero
       }
-      count_window_->record_other(bits);
       c = count_window_->counts();
     } else if (time_window_) {
       time_window_->record(bits, now);
-      if (!failed && !slow) return;
       c = time_window_->counts(now);
     } else {
       return;

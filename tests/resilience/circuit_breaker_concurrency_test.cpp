@@ -20,11 +20,16 @@ namespace {
 
 using vigil::CircuitState;
 
-TEST(CircuitBreakerConcurrency, CountsAreExactWhileItTripsAndRecovers) {
+class CircuitBreakerConcurrency
+    : public ::testing::TestWithParam<vigil::SlidingWindowType> {};
+
+TEST_P(CircuitBreakerConcurrency, CountsAreExactWhileItTripsAndRecovers) {
   vigil::ManualClock clock;
   vigil::Registry registry;
   vigil::CircuitBreakerOptions options;
   options.clock = clock.source();
+  options.window_type = GetParam();
+  options.window_duration = std::chrono::seconds(2);
   options.window_size = 20;
   options.minimum_calls = 10;
   options.open_wait = std::chrono::seconds(1);
@@ -111,5 +116,13 @@ TEST(CircuitBreakerConcurrency, CountsAreExactWhileItTripsAndRecovers) {
   EXPECT_GT((seen[{CircuitState::kHalfOpen, CircuitState::kClosed}]), 0);
   EXPECT_GT(total.rejected, 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    Windows, CircuitBreakerConcurrency,
+    ::testing::Values(vigil::SlidingWindowType::kCount,
+                      vigil::SlidingWindowType::kTime),
+    [](const ::testing::TestParamInfo<vigil::SlidingWindowType>& info) {
+      return info.param == vigil::SlidingWindowType::kCount ? "Count" : "Time";
+    });
 
 }  // namespace

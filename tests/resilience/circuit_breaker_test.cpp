@@ -192,6 +192,57 @@ const Scenario kScenarios[] = {
       fail(), succeed(), fail(), rejected()},
      CircuitState::kOpen,
      {"closed>open:failure_rate"}},
+    {"FailureRateTripsOnTheSuccessThatReachesMinimumCalls",
+     rate_only,
+     // F5 S5: the tenth call, a success, makes the window 50 % failures.
+     {fail(5), succeed(5), rejected()},
+     CircuitState::kOpen,
+     {"closed>open:failure_rate"}},
+    {"SlowCallRateTripsOnTheSuccessThatReachesMinimumCalls",
+     [](vigil::CircuitBreakerOptions& o) {
+       rate_only(o);
+       o.failure_rate_threshold = 0;
+       o.slow_call_duration = seconds(2);
+       o.slow_call_rate_threshold = 50;
+       o.window_size = 4;
+       o.minimum_calls = 4;
+     },
+     {slow(2, seconds(3)), succeed(2), rejected()},
+     CircuitState::kOpen,
+     {"closed>open:slow_call_rate"}},
+    {"TimeWindowTripsOnASuccessOnceOldSuccessesExpire",
+     [](vigil::CircuitBreakerOptions& o) {
+       rate_only(o);
+       o.window_type = vigil::SlidingWindowType::kTime;
+       o.window_duration = seconds(10);
+     },
+     // S10, then F9 (9 of 19: 47 %); the successes leave the window and the
+     // next success sees 9 of 10.
+     {succeed(10), advance(seconds(5)), fail(9), advance(seconds(6)), succeed(),
+      rejected()},
+     CircuitState::kOpen,
+     {"closed>open:failure_rate"}},
+    {"TimeWindowCountsFailuresAfterABurstOfSuccesses",
+     [](vigil::CircuitBreakerOptions& o) {
+       rate_only(o);
+       o.window_type = vigil::SlidingWindowType::kTime;
+       o.window_duration = seconds(10);
+     },
+     // All in one bucket, more calls than 14-bit counters hold: 20000 of
+     // 40000 failed.
+     {succeed(20000), fail(20000), rejected()},
+     CircuitState::kOpen,
+     {"closed>open:failure_rate"}},
+    {"TimeWindowRateStaysExactPastABurstOfSuccesses",
+     [](vigil::CircuitBreakerOptions& o) {
+       rate_only(o);
+       o.window_type = vigil::SlidingWindowType::kTime;
+       o.window_duration = seconds(10);
+     },
+     // 19999 of 39999: just under 50 %, so no call may be lost or invented.
+     {succeed(20000), fail(19999)},
+     CircuitState::kClosed,
+     {}},
     {"FailureRateWaitsForMinimumCalls",
      rate_only,
      {fail(5), succeed(4)},
@@ -204,8 +255,8 @@ const Scenario kScenarios[] = {
      {}},
     {"CountWindowForgetsOldCalls",
      rate_only,
-     // 13 of 23 calls failed, but only 4 of the last 10.
-     {fail(9), succeed(10), fail(4)},
+     // 8 of 14 calls failed, but never more than 4 of the last 10.
+     {fail(4), succeed(6), fail(4)},
      CircuitState::kClosed,
      {}},
     {"WindowOfSuccessesStillCountsEachFailure",
