@@ -3,6 +3,10 @@
 
 #include "vigil/buckets.hpp"
 #include "vigil/circuit_breaker.hpp"
+#include "vigil/circuit_breaker_options.hpp"
+#include "vigil/circuit_open_error.hpp"
+#include "vigil/circuit_state.hpp"
+#include "vigil/circuit_transition.hpp"
 #include "vigil/counter.hpp"
 #include "vigil/exposition.hpp"
 #include "vigil/exposition_format.hpp"
