@@ -2,11 +2,17 @@
 // Everything in the vigil::http target: include this or the single headers.
 
 #include "vigil/http/auth.hpp"
+#include "vigil/http/byte_source.hpp"
+#include "vigil/http/check_report.hpp"
+#include "vigil/http/check_result.hpp"
 #include "vigil/http/endpoint.hpp"
 #include "vigil/http/endpoint_options.hpp"
 #include "vigil/http/handler.hpp"
 #include "vigil/http/health.hpp"
-#include "vigil/http/byte_source.hpp"
+#include "vigil/http/health_options.hpp"
+#include "vigil/http/health_probe.hpp"
+#include "vigil/http/health_registry.hpp"
+#include "vigil/http/health_report.hpp"
 #include "vigil/http/problem.hpp"
 #include "vigil/http/response_body.hpp"
 #include "vigil/http/server.hpp"
