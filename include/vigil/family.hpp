@@ -1,7 +1,5 @@
 #pragma once
 
-#include <prometheus/metric_family.h>
-
 #include <cmath>
 #include <initializer_list>
 #include <limits>
@@ -15,10 +13,12 @@
 
 #include "vigil/counter.hpp"
 #include "vigil/detail/cells.hpp"
+#include "vigil/detail/exposition_walk.hpp"
 #include "vigil/detail/family_stats.hpp"
+#include "vigil/detail/family_type.hpp"
 #include "vigil/detail/names.hpp"
 #include "vigil/detail/series_table.hpp"
-#include "vigil/detail/text_writer.hpp"
+#include "vigil/detail/utf8.hpp"
 #include "vigil/gauge.hpp"
 #include "vigil/histogram.hpp"
 #include "vigil/version.hpp"
@@ -40,7 +40,7 @@ inline constexpr std::string_view kOverflowLabelValue = "__vigil_overflow__";
 namespace detail {
 
 /// Type-independent part of a family: metadata, the series table, the
-/// cardinality guard and serialisation.
+/// cardinality guard and the exposition walk.
 class FamilyCore {
  public:
   FamilyCore(std::string name, std::string help, FamilyType type,
@@ -48,7 +48,7 @@ class FamilyCore {
              FamilyOptions options, std::size_t default_max_series,
              CellArena& arena)
       : name_(std::move(name)),
-        help_(std::move(help)),
+        help_(sanitised_utf8(help)),
         type_(type),
         label_names_(std::move(label_names)),
         bounds_(std::move(bounds)),
@@ -86,13 +86,10 @@ class FamilyCore {
         throw std::invalid_argument("vigil: histogram '" + name_ +
                                     "' has too many buckets");
       }
-      for (double b : bounds_)
-        le_labels_.push_back(render_bound_label("le", b));
       padded_bounds_ = bounds_;
       while (padded_bounds_.size() % Histogram::kBoundsAlignment != 0) {
         padded_bounds_.push_back(std::numeric_limits<double>::infinity());
       }
-      le_labels_.push_back("le=\"+Inf\"");
     }
   }
   FamilyCore(const FamilyCore&) = delete;
@@ -120,6 +117,13 @@ class FamilyCore {
                      !s->hidden.load(std::memory_order_relaxed))) {
       return *s;
     }
+    // Stored label values are valid UTF-8, so only a miss can be a value
+    // that is not: look it up again under its sanitised spelling.
+    if (VIGIL_UNLIKELY(!all_valid_utf8(values, n))) {
+      stats_.rejected.fetch_add(1, std::memory_order_relaxed);
+      Sanitised clean(values, n);
+      return series(clean.views.data(), n);
+    }
     return create(hash, values, n);
   }
 
@@ -127,88 +131,49 @@ class FamilyCore {
   /// Handles to it stay valid. Returns false when there is no such series.
   bool hide(const std::string_view* values, std::size_t n) {
     check_arity(n);
+    if (!all_valid_utf8(values, n)) {
+      Sanitised clean(values, n);
+      return hide(clean.views.data(), n);
+    }
     Series* s = table_.find(hash_label_values(values, n), values, n);
     if (s == nullptr) return false;
     s->hidden.store(true, std::memory_order_relaxed);
     return true;
   }
 
-  void write(TextWriter& writer, std::string& scratch) const {
-    writer.header(name_, help_, type_, unit_);
-    if (type_ == FamilyType::kCounter)
-      writer.counter_sample_name(scratch, name_);
+  /// Describes this family to `writer` (detail/exposition_walk.hpp).
+  template <class Writer>
+  void walk(Writer& writer) const {
+    writer.family(FamilyHeader{name_, help_, type_, unit_, &bounds_});
     table_.for_each([&](const Series& s) {
       if (s.hidden.load(std::memory_order_relaxed)) return;
+      writer.series(SeriesLabels{label_names_, s.label_values, s.label_text});
       switch (type_) {
         case FamilyType::kCounter:
-          writer.sample_start(scratch, {}, s.label_text);
           writer.value(Counter::value_of(s.cells));
           break;
         case FamilyType::kGauge:
-          writer.sample_start(name_, {}, s.label_text);
           writer.value(load_double(s.cells[0]));
-          break;
-        case FamilyType::kHistogram: {
-          std::uint64_t cumulative = 0;
-          for (std::size_t i = 0; i < le_labels_.size(); ++i) {
-            cumulative += sum_u64(s.cells, i);
-            writer.sample_start(name_, "_bucket", s.label_text, le_labels_[i]);
-            writer.value(cumulative);
-          }
-          writer.sample_start(name_, "_sum", s.label_text);
-          writer.value(sum_double(s.cells, le_labels_.size()));
-          writer.sample_start(name_, "_count", s.label_text);
-          writer.value(cumulative);
-          break;
-        }
-        case FamilyType::kSummary:
-        case FamilyType::kUntyped:
-          break;
-      }
-    });
-  }
-
-  prometheus::MetricFamily collect() const {
-    prometheus::MetricFamily family;
-    family.name = name_;
-    family.help = help_;
-    table_.for_each([&](const Series& s) {
-      if (s.hidden.load(std::memory_order_relaxed)) return;
-      prometheus::ClientMetric metric;
-      for (std::size_t i = 0; i < label_names_.size(); ++i) {
-        metric.label.push_back({label_names_[i], s.label_values[i]});
-      }
-      switch (type_) {
-        case FamilyType::kCounter:
-          metric.counter.value = Counter::value_of(s.cells);
-          break;
-        case FamilyType::kGauge:
-          metric.gauge.value = load_double(s.cells[0]);
           break;
         case FamilyType::kHistogram: {
           std::uint64_t cumulative = 0;
           for (std::size_t i = 0; i <= bounds_.size(); ++i) {
             cumulative += sum_u64(s.cells, i);
-            metric.histogram.bucket.push_back(
-                {cumulative, i < bounds_.size()
-                                 ? bounds_[i]
-                                 : std::numeric_limits<double>::infinity()});
+            writer.bucket(i,
+                          i < bounds_.size()
+                              ? bounds_[i]
+                              : std::numeric_limits<double>::infinity(),
+                          cumulative);
           }
-          metric.histogram.sample_count = cumulative;
-          metric.histogram.sample_sum = sum_double(s.cells, bounds_.size() + 1);
+          writer.sum(sum_double(s.cells, bounds_.size() + 1));
+          writer.count(cumulative);
           break;
         }
         case FamilyType::kSummary:
         case FamilyType::kUntyped:
           break;
       }
-      family.metric.push_back(std::move(metric));
     });
-    family.type =
-        type_ == FamilyType::kCounter ? prometheus::MetricType::Counter
-        : type_ == FamilyType::kGauge ? prometheus::MetricType::Gauge
-                                      : prometheus::MetricType::Histogram;
-    return family;
   }
 
  protected:
@@ -220,6 +185,26 @@ class FamilyCore {
   FamilyStats stats_;
 
  private:
+  static bool all_valid_utf8(const std::string_view* values, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!valid_utf8(values[i])) return false;
+    }
+    return true;
+  }
+
+  /// Label values with invalid UTF-8 replaced by U+FFFD.
+  struct Sanitised {
+    Sanitised(const std::string_view* values, std::size_t n)
+        : owned(n), views(n) {
+      for (std::size_t i = 0; i < n; ++i) {
+        owned[i] = sanitised_utf8(values[i]);
+        views[i] = owned[i];
+      }
+    }
+    std::vector<std::string> owned;
+    std::vector<std::string_view> views;
+  };
+
   void check_arity(std::size_t n) const {
     if (VIGIL_UNLIKELY(n != label_names_.size())) {
       throw std::invalid_argument("vigil: metric '" + name_ + "' takes " +
@@ -277,7 +262,6 @@ class FamilyCore {
   const std::vector<std::string> label_names_;
   std::vector<double> bounds_;
   std::vector<double> padded_bounds_;  // what Histogram handles search
-  std::vector<std::string> le_labels_;
   const std::string unit_;
   const std::size_t max_series_;
   CellArena& arena_;

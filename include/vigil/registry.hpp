@@ -12,6 +12,8 @@
 
 #include "vigil/buckets.hpp"
 #include "vigil/detail/cells.hpp"
+#include "vigil/detail/family_type.hpp"
+#include "vigil/detail/metric_family_writer.hpp"
 #include "vigil/exposition.hpp"
 #include "vigil/family.hpp"
 #include "vigil/version.hpp"
@@ -108,14 +110,17 @@ class Registry : public prometheus::Collectable {
     std::vector<const detail::FamilyCore*> families;
     std::vector<std::shared_ptr<const prometheus::Collectable>> collectables;
     snapshot(families, collectables);
-    detail::TextWriter writer(out, format);
-    std::string scratch;
-    for (const auto* family : families) family->write(writer, scratch);
-    for (const auto& collectable : collectables) {
-      write_families(out, collectable->Collect(), format);
-    }
-    write_error_counts(writer, families);
-    writer.end();
+    detail::with_writer(out, format, [&](auto& writer) {
+      for (const auto* family : families) family->walk(writer);
+      std::string labels;
+      for (const auto& collectable : collectables) {
+        for (const auto& family : collectable->Collect()) {
+          detail::walk(family, writer, labels);
+        }
+      }
+      walk_error_counts(families, writer);
+      writer.end();
+    });
   }
 
   /// The exposition of everything this registry serves, in a new string.
@@ -134,20 +139,9 @@ class Registry : public prometheus::Collectable {
     snapshot(families, unused);
     std::vector<prometheus::MetricFamily> out;
     out.reserve(families.size() + 2);
-    for (const auto* family : families) out.push_back(family->collect());
-    for (const auto& error : kErrorCounts) {
-      prometheus::MetricFamily errors{
-          error.name, error.help, prometheus::MetricType::Counter, {}};
-      for (const auto* family : families) {
-        const auto count = (family->stats().*error.field).load();
-        if (count == 0) continue;
-        prometheus::ClientMetric metric;
-        metric.label.push_back({"metric", family->name()});
-        metric.counter.value = static_cast<double>(count);
-        errors.metric.push_back(std::move(metric));
-      }
-      if (!errors.metric.empty()) out.push_back(std::move(errors));
-    }
+    detail::MetricFamilyWriter writer(out);
+    for (const auto* family : families) family->walk(writer);
+    walk_error_counts(families, writer);
     return out;
   }
 
@@ -160,7 +154,8 @@ class Registry : public prometheus::Collectable {
   static constexpr ErrorCount kErrorCounts[] = {
       {"vigil_updates_rejected_total",
        "Updates ignored as invalid: negative or non-finite counter "
-       "increments, NaN observations.",
+       "increments, NaN observations; and label values with invalid UTF-8, "
+       "stored with U+FFFD instead.",
        &detail::FamilyStats::rejected},
       {"vigil_series_dropped_total",
        "Lookups of new label sets sent to the overflow series because the "
@@ -206,24 +201,27 @@ class Registry : public prometheus::Collectable {
     }
   }
 
-  void write_error_counts(
-      detail::TextWriter& writer,
-      const std::vector<const detail::FamilyCore*>& families) const {
+  /// vigil_updates_rejected_total and vigil_series_dropped_total, each
+  /// with a series for every family that has a count (none when all are 0).
+  template <class Writer>
+  static void walk_error_counts(
+      const std::vector<const detail::FamilyCore*>& families, Writer& writer) {
     std::string labels;
-    std::string sample_name;
     for (const auto& error : kErrorCounts) {
       bool header = false;
       for (const auto* family : families) {
         const auto count = (family->stats().*error.field).load();
         if (count == 0) continue;
         if (!header) {
-          writer.header(error.name, error.help, detail::FamilyType::kCounter,
-                        {});
-          writer.counter_sample_name(sample_name, error.name);
+          writer.family(detail::FamilyHeader{error.name,
+                                             error.help,
+                                             detail::FamilyType::kCounter,
+                                             {},
+                                             nullptr});
           header = true;
         }
         labels = "metric=\"" + family->name() + "\"";
-        writer.sample_start(sample_name, {}, labels);
+        writer.series(detail::SingleLabel{"metric", family->name(), labels});
         writer.value(count);
       }
     }

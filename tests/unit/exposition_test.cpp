@@ -6,33 +6,35 @@
 #include <cmath>
 #include <limits>
 
+#include "exposition_fixture.hpp"
 #include "text_parser.hpp"
+#include "vigil/detail/json.hpp"
 #include "vigil/registry.hpp"
 
 namespace {
 
-void fill(vigil::Registry& registry) {
-  registry
-      .counter("jobs_total", "Jobs done.\nSecond \"line\" \\ end.", {"queue"})
-      .with({"a\"b\\c\nd"})
-      .inc(3);
-  auto& h = registry.histogram("wait_seconds", "Wait.", {"queue"}, {0.1, 1},
-                               {"seconds", 0});
-  h.with({"q"}).observe(0.05);
-  h.with({"q"}).observe(0.5);
-  h.with({"q"}).observe(7);
-  auto& g = registry.gauge("level", "", {"kind"});
-  g.with({"inf"}).set(std::numeric_limits<double>::infinity());
-  g.with({"ninf"}).set(-std::numeric_limits<double>::infinity());
-  g.with({"nan"}).set(std::nan(""));
-  g.with({"small"}).set(1.25e-7);
-  g.with({"big"}).set(12345678901234567.0);
-  g.with({"third"}).set(1.0 / 3);
+using vigil_test::fill_golden;
+
+/// An included collectable returning foreign_golden_families().
+struct ForeignFamilies : prometheus::Collectable {
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    return vigil_test::foreign_golden_families();
+  }
+};
+
+/// Whether `text` is well-formed UTF-8 throughout.
+bool valid_utf8(std::string_view text) {
+  while (!text.empty()) {
+    const std::size_t length = vigil::detail::utf8_sequence_length(text);
+    if (length == 0) return false;
+    text.remove_prefix(length);
+  }
+  return true;
 }
 
 TEST(Exposition, PrometheusTextGolden) {
   vigil::Registry registry;
-  fill(registry);
+  fill_golden(registry);
   EXPECT_EQ(registry.scrape(vigil::ExpositionFormat::kPrometheusText),
             R"(# HELP jobs_total Jobs done.\nSecond "line" \\ end.
 # TYPE jobs_total counter
@@ -41,6 +43,7 @@ jobs_total{queue="a\"b\\c\nd"} 3
 # TYPE wait_seconds histogram
 wait_seconds_bucket{queue="q",le="0.1"} 1
 wait_seconds_bucket{queue="q",le="1"} 2
+wait_seconds_bucket{queue="q",le="1000000"} 3
 wait_seconds_bucket{queue="q",le="+Inf"} 3
 wait_seconds_sum{queue="q"} 7.55
 wait_seconds_count{queue="q"} 3
@@ -51,12 +54,19 @@ level{kind="nan"} NaN
 level{kind="small"} 1.25e-07
 level{kind="big"} 1.2345678901234568e+16
 level{kind="third"} 0.3333333333333333
+# HELP text Valid é, invalid �.
+# TYPE text gauge
+text{kind="��"} 1
+text{kind="ü"} 2
+# HELP vigil_updates_rejected_total Updates ignored as invalid: negative or non-finite counter increments, NaN observations; and label values with invalid UTF-8, stored with U+FFFD instead.
+# TYPE vigil_updates_rejected_total counter
+vigil_updates_rejected_total{metric="text"} 1
 )");
 }
 
 TEST(Exposition, OpenMetricsGolden) {
   vigil::Registry registry;
-  fill(registry);
+  fill_golden(registry);
   EXPECT_EQ(registry.scrape(vigil::ExpositionFormat::kOpenMetrics),
             R"(# TYPE jobs counter
 # HELP jobs Jobs done.\nSecond \"line\" \\ end.
@@ -65,7 +75,8 @@ jobs_total{queue="a\"b\\c\nd"} 3
 # UNIT wait_seconds seconds
 # HELP wait_seconds Wait.
 wait_seconds_bucket{queue="q",le="0.1"} 1
-wait_seconds_bucket{queue="q",le="1"} 2
+wait_seconds_bucket{queue="q",le="1.0"} 2
+wait_seconds_bucket{queue="q",le="1e+06"} 3
 wait_seconds_bucket{queue="q",le="+Inf"} 3
 wait_seconds_sum{queue="q"} 7.55
 wait_seconds_count{queue="q"} 3
@@ -76,6 +87,13 @@ level{kind="nan"} NaN
 level{kind="small"} 1.25e-07
 level{kind="big"} 1.2345678901234568e+16
 level{kind="third"} 0.3333333333333333
+# TYPE text gauge
+# HELP text Valid é, invalid �.
+text{kind="��"} 1
+text{kind="ü"} 2
+# TYPE vigil_updates_rejected counter
+# HELP vigil_updates_rejected Updates ignored as invalid: negative or non-finite counter increments, NaN observations; and label values with invalid UTF-8, stored with U+FFFD instead.
+vigil_updates_rejected_total{metric="text"} 1
 # EOF
 )");
 }
@@ -96,31 +114,70 @@ TEST(Exposition, EmptyRegistry) {
 }
 
 TEST(Exposition, ForeignFamiliesOfEveryType) {
-  prometheus::MetricFamily summary{
-      "rpc_seconds", "RPC.", prometheus::MetricType::Summary, {}};
-  prometheus::ClientMetric m;
-  m.summary.sample_count = 4;
-  m.summary.sample_sum = 2;
-  m.summary.quantile = {{0.5, 0.25}, {0.99, 1.5}};
-  summary.metric.push_back(m);
-  prometheus::MetricFamily untyped{
-      "raw", "", prometheus::MetricType::Untyped, {}};
-  prometheus::ClientMetric u;
-  u.untyped.value = 9;
-  u.timestamp_ms = 1500;
-  untyped.metric.push_back(u);
+  const auto families = vigil_test::foreign_golden_families();
   std::string text;
-  vigil::write_families(text, {summary, untyped},
+  vigil::write_families(text, families,
                         vigil::ExpositionFormat::kPrometheusText);
   EXPECT_EQ(text,
             "# HELP rpc_seconds RPC.\n# TYPE rpc_seconds summary\n"
             "rpc_seconds{quantile=\"0.5\"} 0.25\n"
             "rpc_seconds{quantile=\"0.99\"} 1.5\n"
+            "rpc_seconds{quantile=\"1\"} 3\n"
             "rpc_seconds_sum 2\nrpc_seconds_count 4\n"
-            "# TYPE raw untyped\nraw 9 1500\n");
+            "# TYPE raw untyped\nraw 9 1500\n"
+            "# HELP foreign_text Invalid \xef\xbf\xbd.\n"
+            "# TYPE foreign_text gauge\n"
+            "foreign_text{kind=\"\xef\xbf\xbd\"} 1\n");
   std::string om;
-  vigil::write_families(om, {untyped}, vigil::ExpositionFormat::kOpenMetrics);
-  EXPECT_EQ(om, "# TYPE raw unknown\nraw 9 1.5\n");
+  vigil::write_families(om, families, vigil::ExpositionFormat::kOpenMetrics);
+  // OpenMetrics wants `quantile` (like `le`) as a canonical number: 1.0.
+  EXPECT_EQ(om,
+            "# TYPE rpc_seconds summary\n# HELP rpc_seconds RPC.\n"
+            "rpc_seconds{quantile=\"0.5\"} 0.25\n"
+            "rpc_seconds{quantile=\"0.99\"} 1.5\n"
+            "rpc_seconds{quantile=\"1.0\"} 3\n"
+            "rpc_seconds_sum 2\nrpc_seconds_count 4\n"
+            "# TYPE raw unknown\nraw 9 1.5\n"
+            "# TYPE foreign_text gauge\n"
+            "# HELP foreign_text Invalid \xef\xbf\xbd.\n"
+            "foreign_text{kind=\"\xef\xbf\xbd\"} 1\n");
+}
+
+TEST(Exposition, OpenMetricsBoundsAreCanonicalNumbers) {
+  vigil::Registry registry;
+  registry
+      .histogram("h", "H.", {},
+                 {-2, 0, 1e-5, 0.0001, 0.5, 1, 123456.5, 1e6, 1.5e7, 1e21})
+      .with({});
+  const std::string om = registry.scrape(vigil::ExpositionFormat::kOpenMetrics);
+  std::string les;
+  for (std::size_t at = om.find("le=\""); at != std::string::npos;
+       at = om.find("le=\"", at + 1)) {
+    les += om.substr(at + 4, om.find('"', at + 4) - at - 4) + ' ';
+  }
+  EXPECT_EQ(les,
+            "-2.0 0.0 1e-05 0.0001 0.5 1.0 123456.5 1e+06 1.5e+07 1e+21 +Inf ");
+}
+
+TEST(Exposition, NoFormatEmitsInvalidUtf8) {
+  vigil::Registry registry;
+  fill_golden(registry);
+  registry.include(std::make_shared<ForeignFamilies>());
+  for (auto format : {vigil::ExpositionFormat::kPrometheusText,
+                      vigil::ExpositionFormat::kOpenMetrics}) {
+    const std::string body = registry.scrape(format);
+    EXPECT_TRUE(valid_utf8(body)) << body;
+    EXPECT_NE(body.find("foreign_text{kind=\"\xef\xbf\xbd\"} 1\n"),
+              std::string::npos);
+  }
+  for (const auto& family : registry.Collect()) {
+    EXPECT_TRUE(valid_utf8(family.help)) << family.name;
+    for (const auto& metric : family.metric) {
+      for (const auto& label : metric.label) {
+        EXPECT_TRUE(valid_utf8(label.value)) << family.name;
+      }
+    }
+  }
 }
 
 TEST(Exposition, ContentTypes) {
@@ -132,7 +189,7 @@ TEST(Exposition, ContentTypes) {
 
 TEST(Exposition, ParsesBackToTheSameHelpAndLabels) {
   vigil::Registry registry;
-  fill(registry);
+  fill_golden(registry);
   const auto parsed = vigil_test::parse_exposition(
       registry.scrape(vigil::ExpositionFormat::kOpenMetrics));
   EXPECT_TRUE(parsed.has_eof);

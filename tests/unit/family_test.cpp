@@ -81,6 +81,31 @@ TEST(Family, RemoveHidesUntilLookedUpAgain) {
             std::string::npos);
 }
 
+// One bad label value must not make a scraper reject every metric of the
+// target: it is stored with U+FFFD and counted.
+TEST(Family, InvalidUtf8LabelValuesAreReplacedAndCounted) {
+  vigil::Registry registry;
+  auto& family = registry.counter("x_total", "X.", {"k", "ok"});
+  family.with({"\xff\xfe", "fine"}).inc();
+  family.with({"\xef\xbf\xbd\xef\xbf\xbd", "fine"}).inc();  // the same series
+  family.with(std::vector<std::string>{"a\xc3", "fine"}).inc();  // truncated
+  family.with({"\xc0\xafz", "fine"}).inc();                      // overlong '/'
+  EXPECT_EQ(family.series_count(), 3u);
+  EXPECT_EQ(family.with({"\xff\xfe", "fine"}).value(), 2);
+  EXPECT_EQ(family.stats().rejected.load(), 4u);  // one per with() call
+  const std::string body = registry.scrape();
+  EXPECT_NE(
+      body.find("x_total{k=\"\xef\xbf\xbd\xef\xbf\xbd\",ok=\"fine\"} 2\n"),
+      std::string::npos)
+      << body;
+  EXPECT_NE(body.find("x_total{k=\"a\xef\xbf\xbd\",ok=\"fine\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(body.find("vigil_updates_rejected_total{metric=\"x_total\"} 4\n"),
+            std::string::npos);
+  EXPECT_TRUE(family.remove({"\xff\xfe", "fine"}));
+  EXPECT_EQ(registry.scrape().find("ok=\"fine\"} 2"), std::string::npos);
+}
+
 TEST(Family, ConcurrentCreationOfTheSameSeriesYieldsOneSeries) {
   vigil::Registry registry;
   auto& family = registry.counter("x_total", "X.", {"k"});

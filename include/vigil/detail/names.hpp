@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "vigil/detail/utf8.hpp"
 #include "vigil/version.hpp"
 
 VIGIL_NAMESPACE_BEGIN
@@ -70,45 +71,47 @@ inline void check_label_names(std::string_view metric,
 }
 
 /// Appends `value` escaped for a label value: backslash, double quote and
-/// newline, as both text formats require.
+/// newline, as both text formats require. Bytes that are not well-formed
+/// UTF-8 become U+FFFD: a scraper rejects the whole scrape for one of them.
 inline void append_label_value(std::string& out, std::string_view value) {
-  for (char c : value) {
+  append_utf8(out, value, kReplacementCharacter, [](std::string& o, char c) {
     switch (c) {
       case '\\':
-        out += "\\\\";
+        o += "\\\\";
         break;
       case '"':
-        out += "\\\"";
+        o += "\\\"";
         break;
       case '\n':
-        out += "\\n";
+        o += "\\n";
         break;
       default:
-        out += c;
+        o += c;
     }
-  }
+  });
 }
 
 /// Appends HELP text escaped: backslash and newline always (prometheus-cpp
 /// 1.0 leaves newlines raw, which breaks parsers), double quote in
-/// OpenMetrics.
+/// OpenMetrics; bytes that are not well-formed UTF-8 become U+FFFD.
 inline void append_help(std::string& out, std::string_view help,
                         bool escape_quote) {
-  for (char c : help) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '"':
-        out += escape_quote ? "\\\"" : "\"";
-        break;
-      default:
-        out += c;
-    }
-  }
+  append_utf8(out, help, kReplacementCharacter,
+              [escape_quote](std::string& o, char c) {
+                switch (c) {
+                  case '\\':
+                    o += "\\\\";
+                    break;
+                  case '\n':
+                    o += "\\n";
+                    break;
+                  case '"':
+                    o += escape_quote ? "\\\"" : "\"";
+                    break;
+                  default:
+                    o += c;
+                }
+              });
 }
 
 /// Renders `a="x",b="y"`: the label block of a series without braces.
