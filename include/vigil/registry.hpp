@@ -51,7 +51,10 @@ struct RegistryOptions {
 ///
 /// Registering a name again with the same type, labels and buckets returns
 /// the existing family; anything else, and invalid names, throw
-/// std::invalid_argument.
+/// std::invalid_argument. So does a family whose exposed names (a
+/// counter's with and without `_total`, a histogram's `_bucket`, `_count`,
+/// `_sum`, and `_created` for both) overlap another's: see
+/// docs/sdk/policies.md.
 class Registry : public prometheus::Collectable {
  public:
   /// An empty registry.
@@ -186,8 +189,33 @@ class Registry : public prometheus::Collectable {
       }
       return static_cast<Family<Handle>&>(*existing);
     }
+    check_no_collision(*family);
     families_.push_back(std::move(family));
     return static_cast<Family<Handle>&>(*families_.back());
+  }
+
+  /// Refuses a family that would write a family or sample name another one
+  /// writes in some format (e.g. counters `jobs` and `jobs_total`, or
+  /// histogram `lat` and gauge `lat_count`): a scraper would keep one of the
+  /// two samples, or reject the scrape. Caller holds mutex_.
+  void check_no_collision(const detail::FamilyCore& family) const {
+    const auto refuse = [&](const std::string& other) {
+      throw std::invalid_argument("vigil: metric '" + family.name() +
+                                  "' would expose a name that '" + other +
+                                  "' exposes too (see docs/sdk/policies.md)");
+    };
+    for (const auto& existing : families_) {
+      if (detail::names_collide(existing->name(), existing->type(),
+                                family.name(), family.type())) {
+        refuse(existing->name());
+      }
+    }
+    for (const auto& error : kErrorCounts) {
+      if (detail::names_collide(error.name, detail::FamilyType::kCounter,
+                                family.name(), family.type())) {
+        refuse(error.name);
+      }
+    }
   }
 
   void snapshot(std::vector<const detail::FamilyCore*>& families,

@@ -5,8 +5,11 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <functional>
 #include <memory>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -26,6 +29,66 @@ TEST(Registry, ConflictingRegistrationsThrow) {
   registry.histogram("h_seconds", "H.", {}, {1, 2});
   EXPECT_THROW(registry.histogram("h_seconds", "H.", {}, {1, 3}),
                std::invalid_argument);
+}
+
+// Two families must never emit the same name in any format: OpenMetrics
+// would write `# TYPE jobs` twice, and a scraper keeps one of the samples.
+TEST(Registry, NamesThatCollideInSomeFormatThrowInEitherOrder) {
+  using Register = std::function<void(vigil::Registry&)>;
+  const auto counter = [](const char* name) -> Register {
+    return [name](vigil::Registry& r) { r.counter(name, "C."); };
+  };
+  const auto gauge = [](const char* name) -> Register {
+    return [name](vigil::Registry& r) { r.gauge(name, "G."); };
+  };
+  const auto histogram = [](const char* name) -> Register {
+    return [name](vigil::Registry& r) { r.histogram(name, "H.", {}, {1}); };
+  };
+  const std::vector<std::pair<Register, Register>> collisions = {
+      {histogram("lat"), gauge("lat_count")},
+      {histogram("lat"), gauge("lat_sum")},
+      {histogram("lat"), gauge("lat_bucket")},
+      {histogram("lat"), gauge("lat_created")},
+      {histogram("lat"), counter("lat_count_total")},
+      {histogram("lat"), counter("lat_bucket")},
+      {counter("jobs"), counter("jobs_total")},
+      {counter("jobs"), gauge("jobs_total")},
+      {counter("jobs"), gauge("jobs_created")},
+      {counter("req_total"), gauge("req")},
+      {counter("req_total"), gauge("req_created")},
+      {counter("req_total"), histogram("req")},
+      {gauge("vigil_updates_rejected_total"), gauge("x")},  // vigil's own
+      {counter("vigil_series_dropped"), gauge("x")},
+  };
+  for (const auto& pair : collisions) {
+    for (bool reversed : {false, true}) {
+      vigil::Registry registry;
+      const Register& first = reversed ? pair.second : pair.first;
+      const Register& second = reversed ? pair.first : pair.second;
+      try {
+        first(registry);
+      } catch (const std::invalid_argument&) {
+        // a name reserved by vigil: the other order is the interesting one
+        continue;
+      }
+      EXPECT_THROW(second(registry), std::invalid_argument);
+      EXPECT_EQ(registry.Collect().size(), 1u);
+    }
+  }
+}
+
+TEST(Registry, NamesThatOnlyLookAlikeDoNotCollide) {
+  vigil::Registry registry;
+  registry.histogram("lat", "H.", {}, {1});
+  EXPECT_NO_THROW(registry.gauge("lat_counts", "G."));
+  EXPECT_NO_THROW(registry.gauge("lat_total", "G."));
+  EXPECT_NO_THROW(registry.counter("jobs_total", "C."));
+  EXPECT_NO_THROW(registry.gauge("jobs_totals", "G."));
+  EXPECT_NO_THROW(registry.gauge("level", "G."));
+  EXPECT_NO_THROW(registry.gauge("level_total", "G."));
+  // the same family again is still returned, not refused
+  EXPECT_NO_THROW(registry.counter("jobs_total", "C."));
+  EXPECT_NO_THROW(registry.histogram("lat", "H.", {}, {1}));
 }
 
 TEST(Registry, InvalidNamesThrowWithAClearMessage) {
