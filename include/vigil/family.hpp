@@ -288,7 +288,10 @@ class FamilyCore {
 ///     vigil::Counter ok = requests.with({"GET", "/v1/messages", "200"});
 ///     ok.inc();
 ///
-/// A wrong number of label values throws std::invalid_argument.
+/// A wrong number of label values throws std::invalid_argument. Bytes of a
+/// label value that are not well-formed UTF-8 become U+FFFD (the series is
+/// the one with the replaced value) and count in
+/// vigil_updates_rejected_total{metric}: see docs/sdk/policies.md.
 template <class Handle>
 class Family : public detail::FamilyCore {
  public:
