@@ -22,6 +22,8 @@ PACKAGES=(
   python3-jsonschema
   # chat services
   nlohmann-json3-dev libsqlite3-dev libssl-dev
+  # the PostgreSQL store (libpq) and the server its tests start
+  libpq-dev postgresql
   # load-test reports with charts (bench/load/analyze)
   python3-matplotlib
 )

@@ -1,7 +1,7 @@
 #pragma once
 // Persistence for users, conversations and their members, messages and file
 // metadata (file contents live in a BlobStore). SQLite is the embedded
-// default; the interface leaves room for a server database.
+// default; PostgreSQL (postgres_store.hpp) serves several hosts.
 
 #include <chrono>
 #include <cstdint>
@@ -197,5 +197,12 @@ inline constexpr int kSqliteSchemaVersion = 2;
 /// SQLite's message on failure, and for a database of a newer schema.
 std::unique_ptr<Store> open_sqlite_store(const std::string& path,
                                          SqliteStoreOptions options = {});
+
+/// Opens the store `url_or_path` names: a `postgresql://` (or
+/// `postgres://`) URL selects PostgreSQL (open_postgres_store, with its
+/// default options), anything else is the path of a SQLite file
+/// (open_sqlite_store with `sqlite`).
+std::unique_ptr<Store> open_store(const std::string& url_or_path,
+                                  SqliteStoreOptions sqlite = {});
 
 }  // namespace chat
