@@ -12,43 +12,82 @@
 #include <thread>
 #include <vector>
 
+#include "postgres_cluster.hpp"
+#include "postgres_store.hpp"
 #include "process.hpp"
 #include "sqlite_lock.hpp"
 
 namespace {
 
-class StoreTest : public ::testing::Test {
+chat::MessageRecord message(const std::string& id,
+                            const std::string& conversation,
+                            const std::string& recipient = "") {
+  chat::MessageRecord m;
+  m.message_id = id;
+  m.conversation_id = conversation;
+  m.sender_id = "u_sender";
+  m.recipient_id = recipient;
+  m.content = "hello " + id;
+  m.timestamp_ms = 1000;
+  return m;
+}
+
+/// The throwaway server, or a skip with the reason (no PostgreSQL here).
+#define GET_POSTGRES_OR_SKIP(cluster)                                    \
+  do {                                                                   \
+    std::string why;                                                     \
+    (cluster) = chat_test::PostgresCluster::get(&why);                   \
+    if (!(cluster)) GTEST_SKIP() << "PostgreSQL tests skipped: " << why; \
+  } while (false)
+
+enum class Backend { kSqlite, kPostgres };
+
+/// The contract every Store keeps, run against each backend: a SQLite file
+/// in a temporary directory, or a fresh database on the test process's
+/// PostgreSQL server. Both are opened through open_store(), by path or URL.
+class StoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/chat-store-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-    store_ = chat::open_sqlite_store(path());
+    if (GetParam() == Backend::kPostgres) GET_POSTGRES_OR_SKIP(pg_);
+    url_ = new_database();
+    store_ = open();
   }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  std::string path() const { return dir_ + "/chat.db"; }
+  void TearDown() override { store_.reset(); }
 
-  static chat::MessageRecord message(const std::string& id,
-                                     const std::string& conversation,
-                                     const std::string& recipient = "") {
-    chat::MessageRecord m;
-    m.message_id = id;
-    m.conversation_id = conversation;
-    m.sender_id = "u_sender";
-    m.recipient_id = recipient;
-    m.content = "hello " + id;
-    m.timestamp_ms = 1000;
-    return m;
+  /// Another connection to the test's database, as another process's.
+  std::unique_ptr<chat::Store> open() const { return chat::open_store(url_); }
+  /// An empty database of the test's backend: its path or URL.
+  std::string new_database() {
+    if (pg_) return pg_->create_database();
+    return dir_.path() + "/chat-" + std::to_string(++files_) + ".db";
   }
 
-  std::string dir_;
+  chat_test::TempDir dir_;
+  chat_test::PostgresCluster* pg_ = nullptr;
+  int files_ = 0;
+  std::string url_;
   std::unique_ptr<chat::Store> store_;
 };
 
-TEST_F(StoreTest, UsersAreUniqueByName) {
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
+                         ::testing::Values(Backend::kSqlite,
+                                           Backend::kPostgres),
+                         [](const ::testing::TestParamInfo<Backend>& info) {
+                           return info.param == Backend::kSqlite ? "Sqlite"
+                                                                 : "Postgres";
+                         });
+
+/// What only the SQLite store does: its file lock and page limit.
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { store_ = chat::open_sqlite_store(path()); }
+  std::string path() const { return dir_.path() + "/chat.db"; }
+
+  chat_test::TempDir dir_;
+  std::unique_ptr<chat::Store> store_;
+};
+
+TEST_P(StoreTest, UsersAreUniqueByName) {
   EXPECT_TRUE(store_->add_user({"u_1", "alice", "hash", 5}));
   EXPECT_FALSE(store_->add_user({"u_2", "alice", "other", 6}));
   const auto alice = store_->user_by_name("alice");
@@ -59,7 +98,7 @@ TEST_F(StoreTest, UsersAreUniqueByName) {
   EXPECT_FALSE(store_->user_by_name("bob"));
 }
 
-TEST_F(StoreTest, AddingMessagesIsIdempotentByMessageId) {
+TEST_P(StoreTest, AddingMessagesIsIdempotentByMessageId) {
   EXPECT_EQ(store_->add_messages({message("m1", "c"), message("m2", "c")}), 2u);
   auto replay = message("m1", "c");
   replay.content = "changed";
@@ -68,7 +107,7 @@ TEST_F(StoreTest, AddingMessagesIsIdempotentByMessageId) {
   EXPECT_EQ(store_->history("c", 10, 0).messages.size(), 3u);
 }
 
-TEST_F(StoreTest, HistoryKeepsStoreOrderAndPaginates) {
+TEST_P(StoreTest, HistoryKeepsStoreOrderAndPaginates) {
   std::vector<chat::MessageRecord> batch;
   for (int i = 0; i < 5; ++i)
     batch.push_back(message("m" + std::to_string(i), "c"));
@@ -86,7 +125,7 @@ TEST_F(StoreTest, HistoryKeepsStoreOrderAndPaginates) {
   EXPECT_TRUE(store_->history("nope", 10, 0).messages.empty());
 }
 
-TEST_F(StoreTest, StoringMessagesNeverAddsMembers) {
+TEST_P(StoreTest, StoringMessagesNeverAddsMembers) {
   // Membership comes from the API only: a message in a stream (even one a
   // stranger managed to publish) grants nobody anything.
   store_->add_messages({message("m1", "c", "u_reader")});
@@ -95,7 +134,7 @@ TEST_F(StoreTest, StoringMessagesNeverAddsMembers) {
   EXPECT_FALSE(store_->conversation("c"));
 }
 
-TEST_F(StoreTest, StatusFollowsTheLifecycle) {
+TEST_P(StoreTest, StatusFollowsTheLifecycle) {
   store_->add_messages({message("wa", "c", "whatsapp:+5511999998888"),
                         message("local", "c", "u_reader")});
   using chat::MessageStatus;
@@ -123,17 +162,17 @@ TEST_F(StoreTest, StatusFollowsTheLifecycle) {
   EXPECT_FALSE(store_->set_status("missing", MessageStatus::kRead, 1).message);
 }
 
-TEST_F(StoreTest, DataSurvivesReopening) {
+TEST_P(StoreTest, DataSurvivesReopening) {
   store_->add_user({"u_1", "alice", "hash", 5});
   store_->add_messages({message("m1", "c")});
   store_.reset();
-  store_ = chat::open_sqlite_store(path());
+  store_ = open();
   EXPECT_TRUE(store_->user_by_name("alice"));
   EXPECT_TRUE(store_->message("m1"));
 }
 
-TEST_F(StoreTest, TwoConnectionsWriteConcurrentlyWithoutLoss) {
-  auto second = chat::open_sqlite_store(path());
+TEST_P(StoreTest, TwoConnectionsWriteConcurrentlyWithoutLoss) {
+  auto second = open();
   auto writer = [](chat::Store& store, const std::string& prefix) {
     for (int batch = 0; batch < 20; ++batch) {
       std::vector<chat::MessageRecord> messages;
@@ -152,7 +191,7 @@ TEST_F(StoreTest, TwoConnectionsWriteConcurrentlyWithoutLoss) {
   EXPECT_EQ(store_->history("c-b", 1000, 0).messages.size(), 200u);
 }
 
-TEST_F(StoreTest, AWriterGivesUpOnceTheLockIsHeldPastItsBusyTimeout) {
+TEST_F(SqliteStoreTest, AWriterGivesUpOnceTheLockIsHeldPastItsBusyTimeout) {
   chat::SqliteStoreOptions options;
   options.busy_timeout = std::chrono::milliseconds(100);
   auto waiter = chat::open_sqlite_store(path(), options);
@@ -174,7 +213,7 @@ TEST_F(StoreTest, AWriterGivesUpOnceTheLockIsHeldPastItsBusyTimeout) {
   EXPECT_TRUE(store_->message("m1"));
 }
 
-TEST_F(StoreTest, AStatementThatFailedBusyWorksOnceTheLockIsFree) {
+TEST_F(SqliteStoreTest, AStatementThatFailedBusyWorksOnceTheLockIsFree) {
   // One busy step used to leave its statement answering SQLITE_MISUSE
   // until the process ended: every later register failed.
   chat::SqliteStoreOptions options;
@@ -196,7 +235,7 @@ TEST_F(StoreTest, AStatementThatFailedBusyWorksOnceTheLockIsFree) {
   EXPECT_EQ(waiter->user_by_name("alice")->id, "u_1");
 }
 
-TEST_F(StoreTest, AFullDiskIsUnavailableNotABug) {
+TEST_F(SqliteStoreTest, AFullDiskIsUnavailableNotABug) {
   // SQLite's page limit stands in for a full disk: the same SQLITE_FULL.
   chat::SqliteStoreOptions options;
   options.max_page_count = 40;
@@ -212,27 +251,46 @@ TEST_F(StoreTest, AFullDiskIsUnavailableNotABug) {
   EXPECT_EQ(store->add_messages({message("small", "c")}), 1u);
 }
 
-TEST_F(StoreTest, ManyConnectionsOpenANewStoreAtOnce) {
-  // Services start together and open the same new file: none may fail.
+TEST_P(StoreTest, ManyConnectionsOpenANewStoreAtOnce) {
+  // Services start together and open the same new database (migrating
+  // it): none may fail.
   for (int round = 0; round < 10; ++round) {
-    const std::string path = dir_ + "/race-" + std::to_string(round) + ".db";
+    const std::string url = new_database();
     std::atomic<int> failures{0};
     std::vector<std::thread> openers;
     for (int t = 0; t < 4; ++t) {
       openers.emplace_back([&, t] {
         try {
-          auto store = chat::open_sqlite_store(path);
+          auto store = chat::open_store(url);
           store->add_user({"u_" + std::to_string(t), "user" + std::to_string(t),
                            "hash", 1});
-        } catch (const std::exception&) {
+        } catch (const std::exception& e) {
+          ADD_FAILURE() << e.what();
           ++failures;
         }
       });
     }
     for (auto& opener : openers) opener.join();
     ASSERT_EQ(failures.load(), 0) << "round " << round;
-    EXPECT_TRUE(chat::open_sqlite_store(path)->user_by_name("user3"));
+    EXPECT_TRUE(chat::open_store(url)->user_by_name("user3"));
   }
+}
+
+TEST_P(StoreTest, ALargeBatchIsStoredWholeInOrder) {
+  // Larger than one multi-row INSERT of the PostgreSQL store.
+  std::vector<chat::MessageRecord> batch;
+  for (int i = 0; i < 2500; ++i) {
+    batch.push_back(message("m" + std::to_string(i), "c"));
+  }
+  batch.push_back(message("m7", "c"));  // a duplicate within the batch
+  EXPECT_EQ(store_->add_messages(batch), 2500u);
+  const auto page = store_->history("c", 3000, 0);
+  ASSERT_EQ(page.messages.size(), 2500u);
+  for (int i = 0; i < 2500; ++i) {
+    ASSERT_EQ(page.messages[static_cast<std::size_t>(i)].message_id,
+              "m" + std::to_string(i));
+  }
+  EXPECT_EQ(store_->add_messages(batch), 0u);
 }
 
 TEST(Store, UnopenablePathThrowsWithTheReason) {
@@ -240,7 +298,7 @@ TEST(Store, UnopenablePathThrowsWithTheReason) {
                std::runtime_error);
 }
 
-TEST_F(StoreTest, FilesAreStoredOnceByIdWithTheirMetadata) {
+TEST_P(StoreTest, FilesAreStoredOnceByIdWithTheirMetadata) {
   chat::FileRecord f{"f_1", "c1",     "u_1",          "a.txt", "text/plain",
                      123,   "abc123", "files/c1/f_1", 777};
   EXPECT_TRUE(store_->add_file(f));
@@ -278,7 +336,7 @@ chat::ConversationRecord conversation(const std::string& id,
   return c;
 }
 
-TEST_F(StoreTest, AConversationIsCreatedOnceWithItsMembers) {
+TEST_P(StoreTest, AConversationIsCreatedOnceWithItsMembers) {
   using chat::ConversationType;
   const auto first = store_->create_conversation(
       conversation("c1", ConversationType::kGroup, {"u_a", "u_b"}), {});
@@ -296,7 +354,7 @@ TEST_F(StoreTest, AConversationIsCreatedOnceWithItsMembers) {
   EXPECT_FALSE(store_->member_role("c1", "u_stranger"));
 }
 
-TEST_F(StoreTest, APairHasOnePrivateConversation) {
+TEST_P(StoreTest, APairHasOnePrivateConversation) {
   using chat::ConversationType;
   const auto first = store_->create_conversation(
       conversation("p1", ConversationType::kPrivate, {"u_a", "u_b"}),
@@ -310,13 +368,13 @@ TEST_F(StoreTest, APairHasOnePrivateConversation) {
   EXPECT_FALSE(store_->conversation("p2"));
 }
 
-TEST_F(StoreTest, OnlyOneOfManyConcurrentCreatorsWins) {
+TEST_P(StoreTest, OnlyOneOfManyConcurrentCreatorsWins) {
   constexpr int kUsers = 8;
   std::atomic<int> created{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < kUsers; ++i) {
     threads.emplace_back([&, i] {
-      auto own = chat::open_sqlite_store(path());  // as separate processes
+      auto own = open();  // as separate processes
       if (own->create_conversation(
                  conversation("race", chat::ConversationType::kPrivate,
                               {"u_" + std::to_string(i)}),
@@ -331,7 +389,7 @@ TEST_F(StoreTest, OnlyOneOfManyConcurrentCreatorsWins) {
   EXPECT_EQ(store_->conversation("race")->members.size(), 1u);
 }
 
-TEST_F(StoreTest, MembersAreAddedUpToTheLimitAndRemoved) {
+TEST_P(StoreTest, MembersAreAddedUpToTheLimitAndRemoved) {
   store_->create_conversation(
       conversation("g", chat::ConversationType::kGroup, {"u_a"}), {});
   const chat::Member b{"u_b", chat::MemberRole::kMember, 200};
@@ -348,7 +406,7 @@ TEST_F(StoreTest, MembersAreAddedUpToTheLimitAndRemoved) {
             chat::MemberChange::kDone);
 }
 
-TEST_F(StoreTest, AUsersConversationsPageInTheOrderJoined) {
+TEST_P(StoreTest, AUsersConversationsPageInTheOrderJoined) {
   for (int i = 0; i < 5; ++i) {
     auto c = conversation("c" + std::to_string(i),
                           chat::ConversationType::kGroup, {"u_a"});
@@ -368,13 +426,12 @@ TEST_F(StoreTest, AUsersConversationsPageInTheOrderJoined) {
   EXPECT_FALSE(rest.has_more);
 }
 
-TEST_F(StoreTest, MessagesKeepTheirContentType) {
+TEST_P(StoreTest, MessagesKeepTheirContentType) {
   auto m = message("m1", "c");
   m.content_type = "text/markdown";
   store_->add_messages({m, message("m2", "c")});
   EXPECT_EQ(store_->message("m1")->content_type, "text/markdown");
-  EXPECT_EQ(store_->history("c", 10, 0).messages[1].content_type,
-            "text/plain");
+  EXPECT_EQ(store_->history("c", 10, 0).messages[1].content_type, "text/plain");
 }
 
 /// Runs `sql` on the database at `path` with a connection of its own.
@@ -451,6 +508,97 @@ TEST(StoreMigration, ADatabaseOfANewerSchemaIsRefused) {
     EXPECT_NE(std::string(e.what()).find("schema version"), std::string::npos)
         << e.what();
   }
+}
+
+/// What only the PostgreSQL store does: its schema table and reconnecting.
+class PostgresStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    GET_POSTGRES_OR_SKIP(pg_);
+    url_ = pg_->create_database();
+  }
+  chat_test::PostgresCluster* pg_ = nullptr;
+  std::string url_;
+};
+
+TEST_F(PostgresStoreTest, ANewDatabaseGetsEachMigrationOnce) {
+  chat::open_postgres_store(url_);
+  chat::open_postgres_store(url_);  // finds nothing to do
+  using chat_test::PostgresCluster;
+  EXPECT_EQ(
+      PostgresCluster::query(url_, "SELECT MAX(version) FROM schema_version"),
+      std::to_string(chat::kPostgresSchemaVersion));
+  EXPECT_EQ(PostgresCluster::query(url_, "SELECT COUNT(*) FROM schema_version"),
+            std::to_string(chat::kPostgresSchemaVersion));
+}
+
+TEST_F(PostgresStoreTest, ADatabaseOfANewerSchemaIsRefused) {
+  chat::open_postgres_store(url_);
+  chat_test::PostgresCluster::query(
+      url_, "INSERT INTO schema_version(version) VALUES(" +
+                std::to_string(chat::kPostgresSchemaVersion + 1) + ")");
+  try {
+    chat::open_postgres_store(url_);
+    ADD_FAILURE() << "opened a database of a newer schema";
+  } catch (const chat::StoreUnavailable& e) {
+    ADD_FAILURE() << "refused as if the server were down: " << e.what();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("schema version"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST_F(PostgresStoreTest, ACrashedServerIsUnavailableUntilItIsBack) {
+  auto store = chat::open_postgres_store(url_);
+  ASSERT_EQ(store->add_messages({message("m1", "c")}), 1u);
+  pg_->stop_immediate();
+  // Callers answer 503 and retry, on the same store object.
+  EXPECT_THROW(store->add_messages({message("m2", "c")}),
+               chat::StoreUnavailable);
+  EXPECT_THROW(store->message("m1"), chat::StoreUnavailable);
+  EXPECT_THROW(store->add_user({"u_1", "alice", "hash", 1}),
+               chat::StoreUnavailable);
+  pg_->start();
+  EXPECT_EQ(store->add_messages({message("m2", "c")}), 1u);
+  EXPECT_TRUE(store->message("m1"));
+  EXPECT_EQ(store->history("c", 10, 0).messages.size(), 2u);
+  EXPECT_TRUE(store->add_user({"u_1", "alice", "hash", 1}));
+}
+
+TEST_F(PostgresStoreTest, TheFirstCallAfterARestartSucceeds) {
+  // The server restarted while the store's connection was idle: the store
+  // notices the closed connection before it sends anything.
+  auto store = chat::open_postgres_store(url_);
+  ASSERT_TRUE(store->add_user({"u_1", "alice", "hash", 1}));
+  pg_->stop_immediate();
+  pg_->start();
+  EXPECT_EQ(store->user_by_name("alice")->id, "u_1");
+}
+
+TEST_F(PostgresStoreTest, TextWithANulByteIsRefusedNotCutShort) {
+  auto store = chat::open_postgres_store(url_);
+  auto m = message("m1", "c");
+  m.content = std::string("before\0after", 12);
+  EXPECT_THROW(store->add_messages({m}), std::runtime_error);
+  EXPECT_FALSE(store->message("m1"));
+  EXPECT_EQ(store->add_messages({message("m2", "c")}), 1u);
+}
+
+TEST(PostgresStore, AnUnreachableServerIsUnavailable) {
+  // Port 1: nothing listens there, the connection is refused at once.
+  EXPECT_THROW(
+      chat::open_postgres_store("postgresql://postgres@127.0.0.1:1/chat"),
+      chat::StoreUnavailable);
+}
+
+TEST(Store, TheUrlSelectsTheBackend) {
+  EXPECT_TRUE(chat::is_postgres_url("postgresql://db/chat"));
+  EXPECT_TRUE(chat::is_postgres_url("postgres://u@db:5432/chat"));
+  EXPECT_FALSE(chat::is_postgres_url("/var/lib/chat4all/chat.db"));
+  EXPECT_FALSE(chat::is_postgres_url("postgresql.db"));
+  // A path opens SQLite, even one that mentions PostgreSQL.
+  const chat_test::TempDir dir;
+  EXPECT_TRUE(chat::open_store(dir.path() + "/postgresql:x.db"));
 }
 
 }  // namespace
