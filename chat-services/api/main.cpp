@@ -76,6 +76,9 @@ int main(int argc, char** argv) {
            "Kafka bootstrap servers")
       .add("data-dir", "CHAT_DATA_DIR", "data",
            "directory of the SQLite store and the generated JWT secret")
+      .add("store-url", "CHAT_STORE_URL", "",
+           "the store: a postgresql:// URL, or a SQLite file (default: "
+           "<data-dir>/chat.db)")
       .add("jwt-secret", "CHAT_JWT_SECRET", "",
            "HS256 secret, at least 32 bytes (default: generated once and "
            "kept in the data directory)")
@@ -153,7 +156,9 @@ int main(int argc, char** argv) {
     chat::SqliteStoreOptions store_options;
     store_options.busy_timeout = std::chrono::milliseconds(
         flags.integer("store-busy-timeout-ms", 10, 600000));
-    auto store = chat::open_sqlite_store(data_dir + "/chat.db", store_options);
+    const std::string store_url = flags.str("store-url");
+    auto store = chat::open_store(
+        store_url.empty() ? data_dir + "/chat.db" : store_url, store_options);
     const chat::JwtSigner jwt(jwt_secret(flags.str("jwt-secret"), data_dir));
 
     vigil::Registry registry;

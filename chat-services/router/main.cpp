@@ -30,6 +30,9 @@ int main(int argc, char** argv) {
            "Kafka bootstrap servers")
       .add("data-dir", "CHAT_DATA_DIR", "data",
            "directory of the SQLite store (chat.db)")
+      .add("store-url", "CHAT_STORE_URL", "",
+           "the store: a postgresql:// URL, or a SQLite file (default: "
+           "<data-dir>/chat.db)")
       .add("bind", "CHAT_BIND", "127.0.0.1", "address for metrics and health")
       .add("metrics-port", "CHAT_ROUTER_METRICS_PORT", "8082",
            "port for /metrics and /health (0: any free port)")
@@ -82,8 +85,10 @@ int main(int argc, char** argv) {
     store_options.on_write_lock_wait = [lock_wait](double seconds) mutable {
       lock_wait.observe(seconds);
     };
-    auto store = chat::open_sqlite_store(flags.str("data-dir") + "/chat.db",
-                                         std::move(store_options));
+    const std::string store_url = flags.str("store-url");
+    auto store = chat::open_store(
+        store_url.empty() ? flags.str("data-dir") + "/chat.db" : store_url,
+        std::move(store_options));
     chat::Router router(options, *store, registry, log);
     // After the router, so its check threads stop before the router goes.
     vigil::http::HealthRegistry health(registry);
