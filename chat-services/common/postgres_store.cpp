@@ -88,10 +88,6 @@ constexpr int kMessageFields = 11;
 /// Rows per INSERT: libpq allows 65535 parameters a statement.
 constexpr std::size_t kRowsPerInsert = 1000;
 
-constexpr const char* kFileColumns =
-    "file_id, conversation_id, uploader_id, filename, content_type, size, "
-    "checksum, blob_key, uploaded_at";
-
 // Ids sort bytewise, as in SQLite, whatever the database's collation.
 constexpr std::pair<const char*, const char*> kStatements[] = {
     {"insert_user",
