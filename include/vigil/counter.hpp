@@ -17,7 +17,9 @@ class Family;
 /// A monotonic counter series: a cheap handle to cache and copy freely.
 ///
 /// inc() takes no lock and allocates nothing: each thread adds to its own
-/// striped cell with a plain relaxed store (docs/adr/0001). Whole increments
+/// striped cell with a plain relaxed store (docs/adr/0001). (The first
+/// increment of a series by a thread allocates the cells it writes: a
+/// series only ever written by one thread costs one row.) Whole increments
 /// go to an integer cell (an integer add has a quarter of a floating-point
 /// add's latency), fractional ones to a double cell. value() sums the cells,
 /// so it is meant for scrapes and tests, not the hot path.
@@ -59,10 +61,10 @@ class Counter {
   }
 
   /// The current total, summed over all threads' cells.
-  double value() const noexcept { return value_of(cells_); }
+  double value() const noexcept { return value_of(*cells_); }
 
-  /// The total of the counter run at `cells` (for serialisation).
-  static double value_of(const detail::Cell* cells) noexcept {
+  /// The total of the counter series `cells` (for serialisation).
+  static double value_of(const detail::SeriesCells& cells) noexcept {
     return static_cast<double>(detail::sum_u64(cells, kWhole)) +
            detail::sum_double(cells, kFraction);
   }
@@ -75,20 +77,16 @@ class Counter {
   // Handles come from Family::with().
   template <class Handle>
   friend class Family;
-  Counter(detail::Cell* cells, detail::RowTable* rows,
+  Counter(detail::SeriesCells* cells, detail::RowTable* rows,
           detail::FamilyStats* stats) noexcept
       : cells_(cells), rows_(rows), stats_(stats) {}
 
   template <class T>
   void add(std::size_t index, T amount) noexcept {
-    if (detail::Cell* mine = detail::exclusive_run(rows_, cells_)) {
-      detail::add_exclusive(mine[index], amount);
-    } else {
-      detail::add_shared(detail::shared_run(rows_, cells_)[index], amount);
-    }
+    detail::add_to(rows_, *cells_, kCells, index, amount);
   }
 
-  detail::Cell* cells_;
+  detail::SeriesCells* cells_;
   detail::RowTable* rows_;  // the registry's, wherever this code was built
   detail::FamilyStats* stats_;
 };

@@ -104,17 +104,24 @@ class FamilyCore {
   std::size_t max_series() const { return max_series_; }
   const FamilyStats& stats() const { return stats_; }
 
-  /// Number of series, the overflow series included.
-  std::size_t series_count() const { return table_.size(); }
+  /// Number of series exported, the overflow series included.
+  std::size_t series_count() const {
+    return live_.load(std::memory_order_relaxed) +
+           (overflow_.load(std::memory_order_acquire) ? 1 : 0);
+  }
+
+  /// Lookups sent to the overflow series (vigil_series_dropped_total).
+  std::uint64_t dropped() const noexcept { return stats_.dropped_count(); }
 
   /// The series for `values`, created if needed. Existing series are found
-  /// without locking or allocating.
+  /// without locking or allocating; so, once the family is full, are new
+  /// label sets sent to the overflow series.
   Series& series(const std::string_view* values, std::size_t n) {
     check_arity(n);
     const std::size_t hash = hash_label_values(values, n);
     Series* s = table_.find(hash, values, n);
-    if (VIGIL_LIKELY(s != nullptr &&
-                     !s->hidden.load(std::memory_order_relaxed))) {
+    // Acquire: a series added back is seen with its zeroed cells.
+    if (VIGIL_LIKELY(s != nullptr && s->live.load(std::memory_order_acquire))) {
       return *s;
     }
     // Stored label values are valid UTF-8, so only a miss can be a value
@@ -124,36 +131,58 @@ class FamilyCore {
       Sanitised clean(values, n);
       return series(clean.views.data(), n);
     }
+    if (s == nullptr) {
+      if (Series* overflow = overflow_.load(std::memory_order_acquire)) {
+        // live_ is raised after a series is published: seeing the family
+        // full, a second look sees every series that filled it.
+        if (live_.load(std::memory_order_acquire) >= max_series_ &&
+            table_.find(hash, values, n) == nullptr) {
+          add_to(rows(), stats_.dropped, 1, 0, std::uint64_t{1});
+          return *overflow;
+        }
+      }
+    }
     return create(hash, values, n);
   }
 
-  /// Stops exporting the series for `values` until it is looked up again.
-  /// Handles to it stay valid. Returns false when there is no such series.
-  bool hide(const std::string_view* values, std::size_t n) {
+  /// Frees the series for `values`: it is no longer exported, no longer
+  /// counts against the series limit, and a later with() starts it from
+  /// zero. Returns false when there is no such series (or it is the
+  /// overflow series, which stays).
+  bool remove_series(const std::string_view* values, std::size_t n) {
     check_arity(n);
     if (!all_valid_utf8(values, n)) {
       Sanitised clean(values, n);
-      return hide(clean.views.data(), n);
+      return remove_series(clean.views.data(), n);
     }
+    std::lock_guard<std::mutex> lock(mutex_);
     Series* s = table_.find(hash_label_values(values, n), values, n);
-    if (s == nullptr) return false;
-    s->hidden.store(true, std::memory_order_relaxed);
+    if (s == nullptr || s == overflow_.load(std::memory_order_relaxed) ||
+        !s->live.load(std::memory_order_relaxed)) {
+      return false;
+    }
+    s->live.store(false, std::memory_order_relaxed);
+    live_.fetch_sub(1, std::memory_order_relaxed);
     return true;
   }
+
+  /// The lock that series creation and removal take, and nothing else
+  /// does: tests hold it to show that lookups never wait for it.
+  std::mutex& creation_mutex() { return mutex_; }
 
   /// Describes this family to `writer` (detail/exposition_walk.hpp).
   template <class Writer>
   void walk(Writer& writer) const {
     writer.family(FamilyHeader{name_, help_, type_, unit_, &bounds_});
     table_.for_each([&](const Series& s) {
-      if (s.hidden.load(std::memory_order_relaxed)) return;
-      writer.series(SeriesLabels{label_names_, s.label_values, s.label_text});
+      if (!s.live.load(std::memory_order_relaxed)) return;
+      writer.series(SeriesLabels{label_names_, s.labels, s.labels.text()});
       switch (type_) {
         case FamilyType::kCounter:
           writer.value(Counter::value_of(s.cells));
           break;
         case FamilyType::kGauge:
-          writer.value(load_double(s.cells[0]));
+          writer.value(load_double(*s.cells.compact.load()));
           break;
         case FamilyType::kHistogram: {
           std::uint64_t cumulative = 0;
@@ -227,32 +256,49 @@ class FamilyCore {
   Series& create(std::size_t hash, const std::string_view* values,
                  std::size_t n) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (Series* s = table_.find(hash, values, n)) {
-      s->hidden.store(false, std::memory_order_relaxed);
-      return *s;
+    Series* s = table_.find(hash, values, n);
+    if (s != nullptr && s->live.load(std::memory_order_relaxed)) return *s;
+    if (live_.load(std::memory_order_relaxed) >= max_series_) {
+      return overflow(n);
     }
-    const std::size_t user_series = table_.size() - (overflow_ ? 1 : 0);
-    if (user_series >= max_series_) {
-      stats_.dropped.fetch_add(1, std::memory_order_relaxed);
-      if (overflow_ == nullptr) {
-        std::vector<std::string_view> overflow(n, kOverflowLabelValue);
-        overflow_ =
-            &insert(hash_label_values(overflow.data(), n), overflow.data(), n);
+    if (s != nullptr) {  // removed: comes back from zero
+      arena_.reset(s->cells, cells_per_series());
+      s->live.store(true, std::memory_order_release);
+    } else {
+      s = &insert(hash, values, n);
+    }
+    live_.fetch_add(1, std::memory_order_release);
+    return *s;
+  }
+
+  /// The overflow series, created the first time. Caller holds mutex_.
+  Series& overflow(std::size_t n) {
+    add_to(rows(), stats_.dropped, 1, 0, std::uint64_t{1});
+    Series* s = overflow_.load(std::memory_order_relaxed);
+    if (s == nullptr) {
+      const std::vector<std::string_view> values(n, kOverflowLabelValue);
+      const std::size_t hash = hash_label_values(values.data(), n);
+      s = table_.find(hash, values.data(), n);
+      if (s == nullptr) {
+        s = &insert(hash, values.data(), n);
+      } else if (s->live.load(std::memory_order_relaxed)) {
+        // a series a caller named with the overflow value itself
+        live_.fetch_sub(1, std::memory_order_relaxed);
+      } else {
+        s->live.store(true, std::memory_order_relaxed);
       }
-      return *overflow_;
+      overflow_.store(s, std::memory_order_release);
     }
-    return insert(hash, values, n);
+    return *s;
   }
 
   Series& insert(std::size_t hash, const std::string_view* values,
                  std::size_t n) {
-    auto s = std::make_unique<Series>();
-    s->hash = hash;
-    s->label_values.assign(values, values + n);
-    s->label_text = render_labels(label_names_, s->label_values);
-    s->cells = type_ == FamilyType::kGauge
-                   ? arena_.allocate_gauge()
-                   : arena_.allocate(cells_per_series());
+    auto s = std::make_unique<Series>(hash, label_names_, values, n);
+    if (type_ == FamilyType::kGauge) {
+      s->cells.compact.store(arena_.allocate_gauge(),
+                             std::memory_order_relaxed);
+    }
     return *table_.insert(std::move(s));
   }
 
@@ -265,9 +311,10 @@ class FamilyCore {
   const std::string unit_;
   const std::size_t max_series_;
   CellArena& arena_;
-  std::mutex mutex_;  // serialises series creation only
+  std::mutex mutex_;  // serialises series creation and removal
   SeriesTable table_;
-  Series* overflow_ = nullptr;  // guarded by mutex_
+  std::atomic<std::size_t> live_{0};  // live series, the overflow one aside
+  std::atomic<Series*> overflow_{nullptr};  // written under mutex_
 };
 
 }  // namespace detail
@@ -313,14 +360,19 @@ class Family : public detail::FamilyCore {
     return with(views);
   }
 
-  /// Stops exporting a series (e.g. a Kafka partition that was revoked).
-  /// Existing handles stay valid; a later with() brings the series back.
+  /// Frees a series (e.g. a Kafka partition that was revoked): it is no
+  /// longer exported nor counted against the series limit, and a later
+  /// with() starts it again from zero. Handles to it stay valid; updates
+  /// through them are not exported (and may show up in the series once
+  /// it is added again). Its record (label values, cells) is kept for that
+  /// return, so memory grows with the distinct label sets ever removed,
+  /// not with how often: see docs/sdk/policies.md.
   bool remove(std::initializer_list<std::string_view> values) {
-    return hide(values.begin(), values.size());
+    return remove_series(values.begin(), values.size());
   }
   /// remove() for label values computed at run time.
   bool remove(const std::vector<std::string_view>& values) {
-    return hide(values.data(), values.size());
+    return remove_series(values.data(), values.size());
   }
 
  private:
@@ -329,15 +381,15 @@ class Family : public detail::FamilyCore {
 
 template <>
 inline Counter Family<Counter>::handle(detail::Series& s) {
-  return Counter(s.cells, rows(), &stats_);
+  return Counter(&s.cells, rows(), &stats_);
 }
 template <>
 inline Gauge Family<Gauge>::handle(detail::Series& s) {
-  return Gauge(s.cells);
+  return Gauge(s.cells.compact.load(std::memory_order_relaxed));
 }
 template <>
 inline Histogram Family<Histogram>::handle(detail::Series& s) {
-  return Histogram(s.cells, rows(), padded_bounds().data(), bounds().size(),
+  return Histogram(&s.cells, rows(), padded_bounds().data(), bounds().size(),
                    &stats_);
 }
 

@@ -37,7 +37,8 @@ struct HistogramSnapshot {
 /// A histogram series: counts observations into fixed buckets.
 ///
 /// observe() takes no lock and allocates nothing: it finds the bucket and
-/// adds to the calling thread's own striped cells (docs/adr/0001). The
+/// adds to the calling thread's own striped cells (docs/adr/0001), which a
+/// thread's first observation of the series allocates. The
 /// total count is derived from the buckets at read time, so a scrape never
 /// shows `_count` below a bucket.
 ///
@@ -65,11 +66,12 @@ class Histogram {
     }
     const std::size_t bucket = bucket_index(v);
     const std::size_t sum_index = bound_count_ + 1;
-    if (detail::Cell* mine = detail::exclusive_run(rows_, cells_)) {
+    if (detail::Cell* mine =
+            detail::exclusive_cells(rows_, *cells_, bound_count_ + 2)) {
       detail::add_exclusive(mine[bucket], std::uint64_t{1});
       detail::add_exclusive(mine[sum_index], v);
     } else {
-      detail::Cell* shared = detail::shared_run(rows_, cells_);
+      detail::Cell* shared = detail::shared_cells(rows_, *cells_);
       detail::add_shared(shared[bucket], std::uint64_t{1});
       detail::add_shared(shared[sum_index], v);
     }
@@ -81,10 +83,10 @@ class Histogram {
     HistogramSnapshot snap;
     snap.cumulative.resize(bound_count_ + 1);
     for (std::size_t i = 0; i <= bound_count_; ++i) {
-      snap.count += detail::sum_u64(cells_, i);
+      snap.count += detail::sum_u64(*cells_, i);
       snap.cumulative[i] = snap.count;
     }
-    snap.sum = detail::sum_double(cells_, bound_count_ + 1);
+    snap.sum = detail::sum_double(*cells_, bound_count_ + 1);
     return snap;
   }
 
@@ -94,8 +96,9 @@ class Histogram {
   template <class Handle>
   friend class Family;
   /// Cell layout of a run: one count per bucket (bounds + `+Inf`), then sum.
-  Histogram(detail::Cell* cells, detail::RowTable* rows, const double* bounds,
-            std::size_t bound_count, detail::FamilyStats* stats) noexcept
+  Histogram(detail::SeriesCells* cells, detail::RowTable* rows,
+            const double* bounds, std::size_t bound_count,
+            detail::FamilyStats* stats) noexcept
       : cells_(cells),
         rows_(rows),
         bounds_(bounds),
@@ -129,7 +132,7 @@ class Histogram {
     return lo;
   }
 
-  detail::Cell* cells_;
+  detail::SeriesCells* cells_;
   detail::RowTable* rows_;  // the registry's, wherever this code was built
   const double* bounds_;
   std::size_t bound_count_;

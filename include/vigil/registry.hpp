@@ -40,7 +40,7 @@ struct RegistryOptions {
 /// Thread-safety: every member may be called concurrently. Registering a
 /// family locks the registry; scrapes lock only to copy the family list, so
 /// they never block instrumented threads. Families and the handles they hand
-/// out live as long as the registry.
+/// out live as long as the registry, unregistered ones included.
 ///
 ///     vigil::Registry registry;
 ///     auto& sent = registry.counter("messages_sent_total", "Sent.",
@@ -91,6 +91,24 @@ class Registry : public prometheus::Collectable {
     return add<Histogram>(
         std::move(name), std::move(help), detail::FamilyType::kHistogram,
         std::move(label_names), std::move(bounds), std::move(options));
+  }
+
+  /// Stops serving `family` and frees its name (and the names it exposes)
+  /// for another registration. Handles from it stay valid until the
+  /// registry is destroyed, as the family object does; their updates are
+  /// no longer exported. Returns false when `family` is not registered
+  /// here (or was unregistered already).
+  template <class Handle>
+  bool unregister(const Family<Handle>& family) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = families_.begin(); it != families_.end(); ++it) {
+      if (it->get() != &family) continue;
+      // A scrape may still be walking it; it is kept until destruction.
+      unregistered_.push_back(std::move(*it));
+      families_.erase(it);
+      return true;
+    }
+    return false;
   }
 
   /// Serves `collectable`'s metrics next to vigil's, keeping it alive.
@@ -152,18 +170,18 @@ class Registry : public prometheus::Collectable {
   struct ErrorCount {
     const char* name;
     const char* help;
-    std::atomic<std::uint64_t> detail::FamilyStats::*field;
+    std::uint64_t (*count)(const detail::FamilyCore&);
   };
   static constexpr ErrorCount kErrorCounts[] = {
       {"vigil_updates_rejected_total",
        "Updates ignored as invalid: negative or non-finite counter "
        "increments, NaN observations; and label values with invalid UTF-8, "
        "stored with U+FFFD instead.",
-       &detail::FamilyStats::rejected},
+       [](const detail::FamilyCore& f) { return f.stats().rejected.load(); }},
       {"vigil_series_dropped_total",
        "Lookups of new label sets sent to the overflow series because the "
        "family reached its series limit.",
-       &detail::FamilyStats::dropped},
+       [](const detail::FamilyCore& f) { return f.dropped(); }},
   };
 
   template <class Handle>
@@ -238,7 +256,7 @@ class Registry : public prometheus::Collectable {
     for (const auto& error : kErrorCounts) {
       bool header = false;
       for (const auto* family : families) {
-        const auto count = (family->stats().*error.field).load();
+        const std::uint64_t count = error.count(*family);
         if (count == 0) continue;
         if (!header) {
           writer.family(detail::FamilyHeader{error.name,
@@ -259,6 +277,7 @@ class Registry : public prometheus::Collectable {
   detail::CellArena arena_;
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<detail::FamilyCore>> families_;
+  std::vector<std::unique_ptr<detail::FamilyCore>> unregistered_;
   std::vector<std::weak_ptr<const prometheus::Collectable>> collectables_;
   std::vector<std::shared_ptr<const prometheus::Collectable>>
       owned_collectables_;

@@ -48,7 +48,7 @@ TEST(Family, CardinalityLimitSendsNewLabelSetsToOneOverflowSeries) {
   auto& family = registry.counter("x_total", "X.", {"user"});
   for (int i = 0; i < 10; ++i) family.with({"u" + std::to_string(i)}).inc();
   EXPECT_EQ(family.series_count(), 4u);  // three users + overflow
-  EXPECT_EQ(family.stats().dropped.load(), 7u);
+  EXPECT_EQ(family.dropped(), 7u);
   EXPECT_EQ(family.with({"u1"}).value(), 1);  // existing series unaffected
   const std::string body = registry.scrape();
   EXPECT_NE(body.find("x_total{user=\"__vigil_overflow__\"} 7\n"),
@@ -67,18 +67,81 @@ TEST(Family, PerFamilyLimitOverridesTheRegistryDefault) {
   EXPECT_EQ(family.max_series(), 1u);
 }
 
-TEST(Family, RemoveHidesUntilLookedUpAgain) {
+TEST(Family, RemovedSeriesAreNotExportedAndComeBackFromZero) {
   vigil::Registry registry;
-  auto& family = registry.gauge("lag", "Lag.", {"partition"});
-  vigil::Gauge p0 = family.with({"0"});
-  p0.set(5);
+  auto& family = registry.counter("lag_total", "Lag.", {"partition"});
+  vigil::Counter p0 = family.with({"0"});
+  p0.inc(5);
   EXPECT_TRUE(family.remove({"0"}));
-  EXPECT_FALSE(family.remove({"1"}));
-  EXPECT_EQ(registry.scrape().find("lag{"), std::string::npos);
-  p0.set(6);  // the old handle stays valid
-  family.with({"0"});
-  EXPECT_NE(registry.scrape().find("lag{partition=\"0\"} 6\n"),
+  EXPECT_FALSE(family.remove({"0"}));  // already removed
+  EXPECT_FALSE(family.remove({"1"}));  // never there
+  EXPECT_EQ(family.series_count(), 0u);
+  EXPECT_EQ(registry.scrape().find("lag_total{"), std::string::npos);
+  p0.inc();  // the old handle stays valid; its update is not exported
+  EXPECT_EQ(registry.scrape().find("lag_total{"), std::string::npos);
+  vigil::Counter again = family.with({"0"});
+  EXPECT_EQ(again.value(), 0);  // not 5, nor 6
+  again.inc(2);
+  EXPECT_NE(registry.scrape().find("lag_total{partition=\"0\"} 2\n"),
             std::string::npos);
+}
+
+TEST(Family, RemovedSeriesFreeTheirPlaceUnderTheSeriesLimit) {
+  vigil::Registry registry;
+  auto& family = registry.gauge("g", "G.", {"k"}, {"", 2});
+  family.with({"a"}).set(1);
+  family.with({"b"}).set(2);
+  EXPECT_TRUE(family.remove({"a"}));
+  EXPECT_TRUE(family.remove({"b"}));
+  family.with({"c"}).set(3);  // a series of its own, not the overflow one
+  family.with({"a"}).set(4);  // a removed label set comes back as well
+  EXPECT_EQ(family.dropped(), 0u);
+  EXPECT_EQ(family.series_count(), 2u);
+  family.with({"b"}).set(5);  // now the family is full
+  EXPECT_EQ(family.dropped(), 1u);
+  const std::string body = registry.scrape();
+  EXPECT_NE(body.find("g{k=\"c\"} 3\n"), std::string::npos) << body;
+  EXPECT_NE(body.find("g{k=\"a\"} 4\n"), std::string::npos) << body;
+  EXPECT_NE(body.find("g{k=\"__vigil_overflow__\"} 5\n"), std::string::npos)
+      << body;
+  EXPECT_FALSE(family.remove({"__vigil_overflow__"}));  // the overflow stays
+}
+
+TEST(Family, ALabelSetAddedAgainReusesItsRecordAndCells) {
+  // What bounds memory when partitions come and go: removing and adding
+  // the same label sets allocates nothing new.
+  vigil::Registry registry;
+  auto& family = registry.histogram("h_seconds", "H.", {"k"});
+  const std::string_view value = "p7";
+  family.with({value}).observe(1);
+  const vigil::detail::Series* record = &family.series(&value, 1);
+  const vigil::detail::Cell* cells = record->cells.compact.load();
+  for (int round = 0; round < 50; ++round) {
+    ASSERT_TRUE(family.remove({value}));
+    vigil::Histogram h = family.with({value});
+    h.observe(1);
+    ASSERT_EQ(&family.series(&value, 1), record);
+    ASSERT_EQ(record->cells.compact.load(), cells);
+    ASSERT_EQ(h.snapshot().count, 1u);
+  }
+}
+
+TEST(Registry, UnregisterStopsServingAFamilyAndFreesItsName) {
+  vigil::Registry registry;
+  auto& old_family = registry.counter("jobs_total", "Jobs.", {"k"});
+  vigil::Counter old_handle = old_family.with({"a"});
+  old_handle.inc();
+  EXPECT_TRUE(registry.unregister(old_family));
+  EXPECT_FALSE(registry.unregister(old_family));
+  EXPECT_EQ(registry.scrape().find("jobs"), std::string::npos);
+  old_handle.inc();  // still valid, no longer exported
+  // The name is free again, for another type even.
+  auto& gauge = registry.gauge("jobs", "Jobs now.");
+  gauge.with({}).set(7);
+  const std::string body = registry.scrape();
+  EXPECT_NE(body.find("jobs 7\n"), std::string::npos) << body;
+  EXPECT_EQ(body.find("jobs_total"), std::string::npos) << body;
+  EXPECT_EQ(old_handle.value(), 2);
 }
 
 // One bad label value must not make a scraper reject every metric of the

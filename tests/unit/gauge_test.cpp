@@ -70,24 +70,42 @@ TEST(Gauge, NoGaugeSharesACacheLineWithAThreadsRow) {
   struct Run {
     const vigil::detail::Cell* cells;
     std::size_t size;
+    unsigned rows;
   };
   std::vector<Run> runs;
   std::vector<const vigil::detail::Cell*> gauge_cells;
+  const unsigned rows = vigil::detail::stripe_count() + 1;
   for (int i = 0; i < 200; ++i) {
     const std::string label = std::to_string(i);
     const std::string_view value = label;
-    runs.push_back({counters.series(&value, 1).cells, vigil::Counter::kCells});
-    runs.push_back(
-        {histograms.series(&value, 1).cells, histograms.bounds().size() + 2});
-    gauge_cells.push_back(gauges.series(&value, 1).cells);
+    // Two writing threads (this one keeps its row) give each series its
+    // compact and its striped run.
+    vigil::Counter counter = counters.with({value});
+    vigil::Histogram histogram = histograms.with({value});
+    const auto write = [&] {
+      counter.inc();
+      histogram.observe(1);
+    };
+    write();
+    std::thread(write).join();
+    const auto add_runs = [&](const vigil::detail::SeriesCells& cells,
+                              std::size_t size) {
+      ASSERT_NE(cells.compact.load(), nullptr);
+      ASSERT_NE(cells.striped.load(), nullptr);
+      runs.push_back({cells.compact.load(), size, 1});
+      runs.push_back({cells.striped.load(), size, rows});
+    };
+    add_runs(counters.series(&value, 1).cells, vigil::Counter::kCells);
+    add_runs(histograms.series(&value, 1).cells,
+             histograms.bounds().size() + 2);
+    gauge_cells.push_back(gauges.series(&value, 1).cells.compact.load());
   }
   auto line = [](const vigil::detail::Cell* cell) {
     return reinterpret_cast<std::uintptr_t>(cell) / 64;
   };
-  const unsigned rows = vigil::detail::stripe_count() + 1;
   for (const auto* gauge : gauge_cells) {
     for (const Run& run : runs) {
-      for (unsigned r = 0; r < rows; ++r) {
+      for (unsigned r = 0; r < run.rows; ++r) {
         const auto* row = run.cells + r * vigil::detail::kChunkCells;
         ASSERT_FALSE(line(gauge) >= line(row) &&
                      line(gauge) <= line(row + run.size - 1))

@@ -2,13 +2,17 @@
 // Striped, single-writer counter cells: the storage behind every hot-path
 // update. See docs/adr/0001-striped-single-writer-cells.md for the design.
 //
-// A CellArena hands out runs of cells. Each run exists once per *row*; a
-// chunk stores its rows kChunkCells cells apart. Rows 0..stripes-1 are each
-// owned by at most one live thread at a time (the thread's "row lease" from
-// the arena's RowTable), so an update there is a plain relaxed load + store:
-// no lock prefix, no contended cache line. The last row is shared by threads
-// that found no free row and is updated with atomic read-modify-write.
-// Readers sum all rows.
+// A CellArena hands out runs of cells. A striped run exists once per *row*;
+// a chunk stores its rows kChunkCells cells apart. Rows 0..stripes-1 are
+// each owned by at most one live thread at a time (the thread's "row lease"
+// from the arena's RowTable), so an update there is a plain relaxed load +
+// store: no lock prefix, no contended cache line. The last row is shared by
+// threads that found no free row and is updated with atomic
+// read-modify-write. Readers sum all rows.
+//
+// Most series are only ever written by one thread, so a series starts with a
+// single "compact" row written by the first thread that updates it, and gets
+// its striped run only when a second thread writes (SeriesCells).
 
 #include <atomic>
 #include <cstddef>
@@ -57,10 +61,14 @@ inline unsigned stripe_count() noexcept {
 /// A thread that asks again from another library gets the row it already
 /// holds. Reference-counted by the arena and by every thread cache entry
 /// naming it, so its address is not reused while a cache may still hold it.
+class CellArena;
+
 class RowTable {
  public:
-  /// A table with one reference, owned by the caller.
-  static RowTable* create() { return new RowTable(stripe_count()); }
+  /// A table with one reference, owned by `arena`.
+  static RowTable* create(CellArena* arena) {
+    return new RowTable(stripe_count(), arena);
+  }
   RowTable(const RowTable&) = delete;
   RowTable& operator=(const RowTable&) = delete;
 
@@ -93,6 +101,10 @@ class RowTable {
     --leases_[row].refs;
   }
 
+  /// The arena whose rows this table leases. Only valid while the arena
+  /// lives, which handles may rely on: they live no longer than it.
+  CellArena* arena() const noexcept { return arena_; }
+
   /// Rows currently leased (for tests and diagnostics).
   unsigned leased() const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -107,7 +119,8 @@ class RowTable {
   }
 
  private:
-  explicit RowTable(unsigned stripes) : stripes_(stripes) {}
+  RowTable(unsigned stripes, CellArena* arena)
+      : stripes_(stripes), arena_(arena) {}
   ~RowTable() = default;
 
   struct Lease {
@@ -115,6 +128,7 @@ class RowTable {
     unsigned refs = 0;  // one per thread cache entry (per shared object)
   };
   const unsigned stripes_;
+  CellArena* const arena_;
   std::atomic<std::size_t> refs_{1};
   mutable std::mutex mutex_;
   Lease leases_[kMaxStripes];
@@ -159,12 +173,11 @@ struct RowCacheOwner {
   }
 };
 
-/// exclusive_run() when entry 0 is not a lease of `table`: finds the entry
-/// among the others and moves it to the front, or leases a row, evicting
-/// the least recently used entry.
-VIGIL_NOINLINE inline Cell* exclusive_run_slow(RowTable* table,
-                                               Cell* base) noexcept {
-  if (tls_row_cache_closed) return nullptr;
+/// Makes the calling thread's entry for `table` entry 0 of its cache:
+/// finds it among the others, or leases a row, evicting the least recently
+/// used entry. False once the thread's cache is torn down (thread exit).
+VIGIL_NOINLINE inline bool lease_row(RowTable* table) noexcept {
+  if (tls_row_cache_closed) return false;
   static thread_local RowCacheOwner owner;
   (void)owner;
   const auto key = reinterpret_cast<std::uintptr_t>(table);
@@ -189,23 +202,27 @@ VIGIL_NOINLINE inline Cell* exclusive_run_slow(RowTable* table,
     tls_row_cache[i] = tls_row_cache[i - 1];
   }
   tls_row_cache[0] = entry;
-  return (entry.key & 1) ? nullptr : base + entry.offset;
+  return true;
 }
 
-/// The calling thread's exclusive copy of the run starting at `base` in the
-/// arena whose rows `table` leases, or nullptr when the thread must use
-/// shared_run().
-inline Cell* exclusive_run(RowTable* table, Cell* base) noexcept {
-  const RowCacheEntry& entry = tls_row_cache[0];
-  if (VIGIL_LIKELY(entry.key == reinterpret_cast<std::uintptr_t>(table))) {
-    return base + entry.offset;
-  }
-  return exclusive_run_slow(table, base);
-}
-
-inline Cell* shared_run(const RowTable* table, Cell* base) noexcept {
-  return base + table->shared_offset();
-}
+/// Where one series' cells are (docs/adr/0001).
+///
+/// A series starts with no cells. The first thread with an exclusive row
+/// that updates it becomes its owner and gets a `compact` run, one row of
+/// cells allocated next to the compact runs of the same row, so that no
+/// other thread writes their cache lines. When another thread writes, the
+/// series also gets a `striped` run (stripes + 1 rows); the owner's row keeps
+/// writing `compact` and readers add both. A series written by one thread
+/// thus costs one row instead of stripes + 1. Whoever holds the owner's row
+/// next (after the thread exits) inherits `compact`, as rows are inherited.
+/// Both pointers only go from null to a run, once.
+struct SeriesCells {
+  static constexpr std::size_t kNoOwner = ~std::size_t{0};
+  /// Offset (row * kChunkCells) of the row whose holder writes `compact`.
+  std::atomic<std::size_t> owner{kNoOwner};
+  std::atomic<Cell*> compact{nullptr};
+  std::atomic<Cell*> striped{nullptr};
+};
 
 inline double bits_to_double(std::uint64_t bits) noexcept {
   double d;
@@ -243,57 +260,110 @@ inline void add_shared(Cell& cell, std::uint64_t v) noexcept {
   cell.fetch_add(v, std::memory_order_relaxed);
 }
 
-/// Sum of cell `index` of a run over all rows.
-inline double sum_double(const Cell* base, std::size_t index) noexcept {
-  double sum = 0;
-  const unsigned rows = stripe_count() + 1;
-  for (unsigned r = 0; r < rows; ++r) {
-    sum += load_double(base[r * kChunkCells + index]);
+/// Sum of cell `index` of a series over its compact run and all rows of
+/// its striped run.
+template <class T, class Load>
+T sum_cells(const SeriesCells& cells, std::size_t index, Load load) noexcept {
+  T sum = 0;
+  if (const Cell* compact = cells.compact.load(std::memory_order_acquire)) {
+    sum += load(compact[index]);
+  }
+  if (const Cell* striped = cells.striped.load(std::memory_order_acquire)) {
+    const unsigned rows = stripe_count() + 1;
+    for (unsigned r = 0; r < rows; ++r) {
+      sum += load(striped[r * kChunkCells + index]);
+    }
   }
   return sum;
 }
-inline std::uint64_t sum_u64(const Cell* base, std::size_t index) noexcept {
-  std::uint64_t sum = 0;
-  const unsigned rows = stripe_count() + 1;
-  for (unsigned r = 0; r < rows; ++r) {
-    sum += base[r * kChunkCells + index].load(std::memory_order_relaxed);
-  }
-  return sum;
+inline double sum_double(const SeriesCells& cells, std::size_t index) noexcept {
+  return sum_cells<double>(cells, index, load_double);
+}
+inline std::uint64_t sum_u64(const SeriesCells& cells,
+                             std::size_t index) noexcept {
+  return sum_cells<std::uint64_t>(cells, index, [](const Cell& cell) {
+    return cell.load(std::memory_order_relaxed);
+  });
 }
 
 /// Allocates runs of zeroed cells, and owns the row table that says which
 /// row of them each thread writes. Runs never move and live as long as the
-/// arena. allocate() locks; it is only called when a series is created.
+/// arena; allocation locks and happens only when a series is created or
+/// first written by a thread.
 ///
-/// Striped runs (counters, histograms) come from chunks of `stripes + 1`
-/// rows; gauge cells, written by every thread, from separate single-row
-/// chunks, so no gauge shares a cache line with any thread's row.
+/// Compact runs come from single-row chunks, one set per exclusive row, so
+/// a thread's compact runs share cache lines only with each other. Striped
+/// runs come from chunks of `stripes + 1` rows. Gauge cells, written by every
+/// thread, come from their own single-row chunks, so no gauge shares a cache
+/// line with any thread's cells.
 class CellArena {
  public:
   /// Longest run a single series may take.
   static constexpr std::size_t kMaxRun = kChunkCells;
 
-  CellArena() : rows_(RowTable::create()) {}
+  CellArena() : rows_(RowTable::create(this)) {}
   CellArena(const CellArena&) = delete;
   CellArena& operator=(const CellArena&) = delete;
   // Threads that still cache the table keep it alive until they let go.
   ~CellArena() { rows_->drop(); }
 
   /// The leases of this arena's rows, for handles to pass to
-  /// exclusive_run().
+  /// exclusive_cells().
   RowTable* rows() const noexcept { return rows_; }
 
-  /// A striped run of `cells` cells (at most kMaxRun).
-  Cell* allocate(std::size_t cells) {
-    return striped_.take(cells, striped_chunk_cells());
-  }
   /// One gauge cell, away from every row.
   Cell* allocate_gauge() { return gauges_.take(1, kChunkCells); }
 
+  /// Makes the holder of the row at `offset` the owner of `cells` (a run
+  /// of `run` cells) if it has none yet, and returns the owner's offset.
+  std::size_t claim(SeriesCells& cells, std::size_t offset, std::size_t run) {
+    std::lock_guard<std::mutex> lock(claim_mutex_);
+    std::size_t owner = cells.owner.load(std::memory_order_relaxed);
+    if (owner == SeriesCells::kNoOwner) {
+      cells.compact.store(compact_[offset / kChunkCells].take(run, kChunkCells),
+                          std::memory_order_release);
+      cells.owner.store(offset, std::memory_order_release);
+      owner = offset;
+    }
+    return owner;
+  }
+
+  /// The striped run of `cells`, allocated on first use.
+  Cell* striped(SeriesCells& cells, std::size_t run) {
+    if (Cell* striped = cells.striped.load(std::memory_order_acquire)) {
+      return striped;
+    }
+    std::lock_guard<std::mutex> lock(claim_mutex_);
+    Cell* striped = cells.striped.load(std::memory_order_relaxed);
+    if (striped == nullptr) {
+      striped = striped_.take(run, striped_chunk_cells());
+      cells.striped.store(striped, std::memory_order_release);
+    }
+    return striped;
+  }
+
+  /// Zeroes every cell of a series (a removed series added again starts
+  /// from zero).
+  void reset(SeriesCells& cells, std::size_t run) noexcept {
+    if (Cell* compact = cells.compact.load(std::memory_order_acquire)) {
+      for (std::size_t i = 0; i < run; ++i) compact[i].store(0);
+    }
+    if (Cell* striped = cells.striped.load(std::memory_order_acquire)) {
+      const unsigned rows = stripe_count() + 1;
+      for (unsigned r = 0; r < rows; ++r) {
+        for (std::size_t i = 0; i < run; ++i) {
+          striped[r * kChunkCells + i].store(0);
+        }
+      }
+    }
+  }
+
   /// Bytes held by the arena (for memory accounting).
   std::size_t bytes() const {
+    std::size_t compact_chunks = 0;
+    for (const Chunks& chunks : compact_) compact_chunks += chunks.chunks();
     return (striped_.chunks() * striped_chunk_cells() +
-            gauges_.chunks() * kChunkCells) *
+            (gauges_.chunks() + compact_chunks) * kChunkCells) *
            sizeof(Cell);
   }
 
@@ -343,9 +413,69 @@ class CellArena {
   }
 
   RowTable* const rows_;
+  std::mutex claim_mutex_;  // orders owner claims and striped allocations
   Chunks striped_;
   Chunks gauges_;
+  Chunks compact_[kMaxStripes];
 };
+
+/// exclusive_cells() when the thread is not the owner and has no striped
+/// row yet: leases a row, claims the series or allocates its striped run.
+/// Allocation failure ends the process, as it would in any other inc().
+VIGIL_NOINLINE inline Cell* exclusive_cells_slow(RowTable* table,
+                                                 SeriesCells& cells,
+                                                 std::size_t run) noexcept {
+  CellArena& arena = *table->arena();
+  if (lease_row(table) && (tls_row_cache[0].key & 1) == 0) {
+    const std::size_t offset = tls_row_cache[0].offset;
+    if (arena.claim(cells, offset, run) == offset) {
+      return cells.compact.load(std::memory_order_relaxed);
+    }
+    return arena.striped(cells, run) + offset;
+  }
+  arena.striped(cells, run);  // for shared_cells()
+  return nullptr;
+}
+
+/// The run of `run` cells the calling thread may write with plain stores
+/// (the series' compact run, or the thread's row of its striped run), or
+/// nullptr when the thread must use shared_cells(). The first update of a
+/// series from a thread may allocate its cells (under the arena's lock);
+/// every later one is two compares and two loads.
+inline Cell* exclusive_cells(RowTable* table, SeriesCells& cells,
+                             std::size_t run) noexcept {
+  const RowCacheEntry& entry = tls_row_cache[0];
+  if (VIGIL_LIKELY(entry.key == reinterpret_cast<std::uintptr_t>(table))) {
+    if (VIGIL_LIKELY(cells.owner.load(std::memory_order_relaxed) ==
+                     entry.offset)) {
+      return cells.compact.load(std::memory_order_relaxed);
+    }
+    if (Cell* striped = cells.striped.load(std::memory_order_acquire)) {
+      return striped + entry.offset;
+    }
+  }
+  return exclusive_cells_slow(table, cells, run);
+}
+
+/// The shared row of the series' striped run, which exclusive_cells()
+/// allocated before answering nullptr.
+inline Cell* shared_cells(const RowTable* table,
+                          const SeriesCells& cells) noexcept {
+  return cells.striped.load(std::memory_order_acquire) + table->shared_offset();
+}
+
+/// Adds `amount` to cell `index` of a series whose runs have `run` cells:
+/// a plain store on the thread's own cells, an atomic add on the shared
+/// row otherwise.
+template <class T>
+void add_to(RowTable* table, SeriesCells& cells, std::size_t run,
+            std::size_t index, T amount) noexcept {
+  if (Cell* mine = exclusive_cells(table, cells, run)) {
+    add_exclusive(mine[index], amount);
+  } else {
+    add_shared(shared_cells(table, cells)[index], amount);
+  }
+}
 
 }  // namespace detail
 VIGIL_NAMESPACE_END

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "vigil/detail/family_type.hpp"
+#include "vigil/detail/label_values.hpp"
 #include "vigil/detail/names.hpp"
 #include "vigil/version.hpp"
 
@@ -53,7 +54,7 @@ inline constexpr std::size_t kUnlistedBound =
 /// block (`a="x",b="y"`); each() visits the raw name/value pairs.
 struct SeriesLabels {
   const std::vector<std::string>& names;
-  const std::vector<std::string>& values;
+  const LabelValues& values;
   std::string_view text;
   template <class F>
   void each(F&& visit) const {

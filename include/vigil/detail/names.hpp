@@ -116,7 +116,7 @@ inline void append_help(std::string& out, std::string_view help,
 
 /// Renders `a="x",b="y"`: the label block of a series without braces.
 inline std::string render_labels(const std::vector<std::string>& names,
-                                 const std::vector<std::string>& values) {
+                                 const std::string_view* values) {
   std::string out;
   for (std::size_t i = 0; i < names.size(); ++i) {
     if (i) out += ',';

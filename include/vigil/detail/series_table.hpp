@@ -12,29 +12,29 @@
 #include <vector>
 
 #include "vigil/detail/cells.hpp"
+#include "vigil/detail/label_values.hpp"
 #include "vigil/version.hpp"
 
 VIGIL_NAMESPACE_BEGIN
 namespace detail {
 
+/// One series of a family. Records are never freed while the family lives,
+/// because lookups read them without a lock; a removed series stays in the
+/// table, not exported and not counted, until its label set is added again.
 struct Series {
-  std::size_t hash = 0;
-  std::vector<std::string> label_values;
-  /// `a="x",b="y"`, rendered once so scrapes only copy it.
-  std::string label_text;
-  /// Row 0 of this series' cell run.
-  Cell* cells = nullptr;
-  /// Removed series stay allocated (handles may still point at them) but are
-  /// not exported until looked up again.
-  std::atomic<bool> hidden{false};
+  Series(std::size_t h, const std::vector<std::string>& names,
+         const std::string_view* values, std::size_t n)
+      : hash(h), labels(names, values, n) {}
+
+  const std::size_t hash;
+  const LabelValues labels;
+  SeriesCells cells;
+  /// False from remove() until the label set is looked up again.
+  std::atomic<bool> live{true};
 
   bool matches(std::size_t h, const std::string_view* values,
                std::size_t n) const {
-    if (h != hash || n != label_values.size()) return false;
-    for (std::size_t i = 0; i < n; ++i) {
-      if (label_values[i] != values[i]) return false;
-    }
-    return true;
+    return h == hash && labels.equals(values, n);
   }
 };
 

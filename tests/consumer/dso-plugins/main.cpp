@@ -31,9 +31,11 @@ class Gate {
 
 // Increments on the row for threads that found no exclusive row.
 std::uint64_t shared_row_whole_count(vigil::CounterFamily& family) {
-  const vigil::detail::Cell* cells = family.series(nullptr, 0).cells;
-  return cells[std::size_t{vigil::detail::stripe_count()} *
-               vigil::detail::kChunkCells]
+  const vigil::detail::Cell* striped =
+      family.series(nullptr, 0).cells.striped.load();
+  if (striped == nullptr) return 0;  // only one thread ever wrote
+  return striped[std::size_t{vigil::detail::stripe_count()} *
+                 vigil::detail::kChunkCells]
       .load();
 }
 
