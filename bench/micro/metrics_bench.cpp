@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 #include <vigil/vigil.hpp>
 
@@ -136,6 +137,51 @@ void BM_LabelLookup_PrometheusCpp(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(&family.Add(labels));
 }
 
+// ---- a hit next to a label set sent to the overflow series ----
+// The same family and label shapes, full at kLookupSeries series: a hit
+// finds one of them, an overflow lookup a label set never stored (a value
+// unique per request, what the series limit exists for).
+
+vigil::CounterFamily& full_family() {
+  static vigil::Registry registry;
+  static vigil::CounterFamily& family = []() -> vigil::CounterFamily& {
+    auto& f =
+        registry.counter("limited_total", "Limited.",
+                         {"method", "path", "status"}, {"", kLookupSeries});
+    for (int i = 0; i < kLookupSeries; ++i) {
+      f.with({"GET", "/v1/path/" + std::to_string(i), "200"});
+    }
+    f.with({"GET", "/v1/unique/first", "200"});  // creates the overflow
+    return f;
+  }();
+  return family;
+}
+
+const std::vector<std::string>& unique_paths() {
+  static const std::vector<std::string> paths = [] {
+    std::vector<std::string> p;
+    for (int i = 0; i < 64; ++i) p.push_back("/v1/unique/" + std::to_string(i));
+    return p;
+  }();
+  return paths;
+}
+
+void BM_LookupHit_Vigil(benchmark::State& state) {
+  auto& family = full_family();
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(family.with({"GET", "/v1/path/42", "200"}));
+  }
+}
+
+void BM_LookupOverflow_Vigil(benchmark::State& state) {
+  auto& family = full_family();
+  const auto& paths = unique_paths();
+  std::size_t i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(family.with({"GET", paths[i++ & 63], "200"}));
+  }
+}
+
 // ---- scrape of 10,000 series (counters and gauges, two labels each) ----
 
 constexpr int kScrapeFamilies = 10;
@@ -224,6 +270,8 @@ void report_bytes(benchmark::State& state,
     per_series = static_cast<double>(heap_in_use() - before) / kMemorySeries;
   }
   state.counters["bytes_per_series"] = per_series;
+  // Rows of a striped run on this machine, for report.py's 17-row figure.
+  state.counters["rows"] = vigil::detail::stripe_count() + 1;
 }
 
 void BM_MemoryCounterSeries_Vigil(benchmark::State& state) {
@@ -233,6 +281,24 @@ void BM_MemoryCounterSeries_Vigil(benchmark::State& state) {
     for (int i = 0; i < kMemorySeries; ++i) {
       family.with({std::to_string(i)}).inc();
     }
+    return [registry] {};
+  });
+}
+
+// The same series, each also written by a second thread: vigil then gives
+// it its striped run as well (docs/adr/0001), the most it ever costs.
+void BM_MemoryCounterSeries_VigilTwoWriters(benchmark::State& state) {
+  report_bytes(state, [] {
+    auto registry = std::make_shared<vigil::Registry>();
+    auto& family = registry->counter("mem_total", "Mem.", {"id"});
+    for (int i = 0; i < kMemorySeries; ++i) {
+      family.with({std::to_string(i)}).inc();
+    }
+    std::thread([&] {
+      for (int i = 0; i < kMemorySeries; ++i) {
+        family.with({std::to_string(i)}).inc();
+      }
+    }).join();
     return [registry] {};
   });
 }
@@ -258,6 +324,22 @@ void BM_MemoryHistogramSeries_Vigil(benchmark::State& state) {
     for (int i = 0; i < kMemorySeries; ++i) {
       family.with({std::to_string(i)}).observe(0.1);
     }
+    return [registry] {};
+  });
+}
+
+void BM_MemoryHistogramSeries_VigilTwoWriters(benchmark::State& state) {
+  report_bytes(state, [] {
+    auto registry = std::make_shared<vigil::Registry>();
+    auto& family = registry->histogram("mem_seconds", "Mem.", {"id"});
+    for (int i = 0; i < kMemorySeries; ++i) {
+      family.with({std::to_string(i)}).observe(0.1);
+    }
+    std::thread([&] {
+      for (int i = 0; i < kMemorySeries; ++i) {
+        family.with({std::to_string(i)}).observe(0.1);
+      }
+    }).join();
     return [registry] {};
   });
 }
@@ -293,11 +375,15 @@ VIGIL_THREADED(BM_HistogramObserve_Vigil);
 VIGIL_THREADED(BM_HistogramObserve_PrometheusCpp);
 BENCHMARK(BM_LabelLookup_Vigil);
 BENCHMARK(BM_LabelLookup_PrometheusCpp);
+VIGIL_THREADED(BM_LookupHit_Vigil);
+VIGIL_THREADED(BM_LookupOverflow_Vigil);
 BENCHMARK(BM_Scrape10k_Vigil)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Scrape10k_PrometheusCpp)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MemoryCounterSeries_Vigil)->Iterations(1);
+BENCHMARK(BM_MemoryCounterSeries_VigilTwoWriters)->Iterations(1);
 BENCHMARK(BM_MemoryCounterSeries_PrometheusCpp)->Iterations(1);
 BENCHMARK(BM_MemoryHistogramSeries_Vigil)->Iterations(1);
+BENCHMARK(BM_MemoryHistogramSeries_VigilTwoWriters)->Iterations(1);
 BENCHMARK(BM_MemoryHistogramSeries_PrometheusCpp)->Iterations(1);
 
 BENCHMARK_MAIN();

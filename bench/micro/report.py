@@ -35,12 +35,27 @@ FLOORS = [
     ("counter inc vs thread-local floor, 2 threads", "BM_CounterInc_Vigil/real_time/threads:2",
      "BM_CounterInc_ThreadLocalFloor/real_time/threads:2", 4),
 ]
+# (what, vigil hit, vigil overflow lookup, allowed ratio overflow/hit)
+OVERFLOW = [
+    ("label set sent to the overflow series vs a hit, 1 thread",
+     "BM_LookupHit_Vigil/real_time/threads:1",
+     "BM_LookupOverflow_Vigil/real_time/threads:1", 2),
+    ("label set sent to the overflow series vs a hit, 2 threads",
+     "BM_LookupHit_Vigil/real_time/threads:2",
+     "BM_LookupOverflow_Vigil/real_time/threads:2", 2),
+]
+# (what, vigil one writer, vigil two writers, prometheus-cpp, cells per row)
 MEMORY = [
     ("counter series", "BM_MemoryCounterSeries_Vigil/iterations:1",
-     "BM_MemoryCounterSeries_PrometheusCpp/iterations:1"),
+     "BM_MemoryCounterSeries_VigilTwoWriters/iterations:1",
+     "BM_MemoryCounterSeries_PrometheusCpp/iterations:1", 2),
     ("histogram series (11 buckets)", "BM_MemoryHistogramSeries_Vigil/iterations:1",
-     "BM_MemoryHistogramSeries_PrometheusCpp/iterations:1"),
+     "BM_MemoryHistogramSeries_VigilTwoWriters/iterations:1",
+     "BM_MemoryHistogramSeries_PrometheusCpp/iterations:1", 13),
 ]
+# Rows of a striped run on a machine with 8 or more hardware threads
+# (16 exclusive rows + the shared one, docs/adr/0001).
+ROWS_16_CORES = 17
 UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 
 
@@ -68,7 +83,8 @@ def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     context, runs, repetitions = load(sys.argv[1])
-    missing = [name for row in COMPARISONS + FLOORS for name in row[1:3] if name not in runs]
+    missing = [name for row in COMPARISONS + FLOORS + OVERFLOW for name in row[1:3]
+               if name not in runs]
     if missing:
         sys.exit(f"report.py: benchmarks missing from the run: {', '.join(sorted(set(missing)))}")
     print(f"Machine: {context.get('num_cpus')} CPUs at {context.get('mhz_per_cpu')} MHz, "
@@ -88,13 +104,25 @@ def main():
         met = "yes" if ratio <= allowed else "**no**"
         print(f"| {what} | {fmt_ns(ns(runs[ours]))} | {fmt_ns(ns(runs[floor]))} | "
               f"{ratio:.1f}x the floor | ≤ {allowed}x | {met} |")
-    print("\n| memory per series | vigil | prometheus-cpp |")
-    print("|---|---|---|")
-    for what, ours, theirs in MEMORY:
-        if ours in runs and theirs in runs:
-            print(f"| {what} | {runs[ours]['bytes_per_series']:.0f} B | "
-                  f"{runs[theirs]['bytes_per_series']:.0f} B |")
-
+    for what, hit, overflow, allowed in OVERFLOW:
+        ratio = ns(runs[overflow]) / ns(runs[hit])
+        met = "yes" if ratio <= allowed else "**no**"
+        print(f"| {what} | {fmt_ns(ns(runs[overflow]))} | {fmt_ns(ns(runs[hit]))} | "
+              f"{ratio:.1f}x a hit | ≤ {allowed}x | {met} |")
+    print("\n| memory per series | vigil, one writer | vigil, two writers, this machine"
+          f" | vigil, two writers, {ROWS_16_CORES} rows (computed) | prometheus-cpp | "
+          "one writer ≤ prometheus-cpp |")
+    print("|---|---|---|---|---|---|")
+    for what, one, two, theirs, cells in MEMORY:
+        if not all(name in runs for name in (one, two, theirs)):
+            continue
+        rows = runs[two]["rows"]
+        wide = runs[two]["bytes_per_series"] + (ROWS_16_CORES - rows) * cells * 8
+        met = "yes" if runs[one]["bytes_per_series"] <= runs[theirs]["bytes_per_series"] \
+            else "**no**"
+        print(f"| {what} | {runs[one]['bytes_per_series']:.0f} B | "
+              f"{runs[two]['bytes_per_series']:.0f} B ({rows:.0f} rows) | {wide:.0f} B | "
+              f"{runs[theirs]['bytes_per_series']:.0f} B | {met} |")
 
 if __name__ == "__main__":
     main()
