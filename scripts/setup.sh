@@ -24,6 +24,8 @@ PACKAGES=(
   nlohmann-json3-dev libsqlite3-dev libssl-dev
   # the PostgreSQL store (libpq) and the server its tests start
   libpq-dev postgresql
+  # several APIs behind a load balancer (scripts/stack.sh scale-api)
+  haproxy
   # load-test reports with charts (bench/load/analyze)
   python3-matplotlib
 )

@@ -11,6 +11,11 @@
 #   scripts/stack.sh kill-router K   kill -9 router K, which stays dead
 #                                    (failover experiments; scale-router
 #                                    brings it back)
+#   scripts/stack.sh scale-api N     run N APIs (api-1..N) behind HAProxy on
+#                                    the public API port (leastconn, health-
+#                                    checked on /health/ready); N >= 1
+#   scripts/stack.sh api-port        the public API port (the API's, or
+#                                    HAProxy's once scaled)
 #   scripts/stack.sh logs [NAME]     follow the logs (all, or api, router-1,
 #                                    platform-sim, connector-whatsapp,
 #                                    supervisor...)
@@ -44,6 +49,16 @@
 #   CHAT_ROUTER_SESSION_TIMEOUT_MS  routers' group session timeout (default
 #                    3000: the development broker accepts it and rebalances
 #                    in session - 1 s; a real Kafka broker needs >= 6000)
+#
+# Scaled APIs share the store, the JWT secret (data/jwt.secret, or
+# CHAT_JWT_SECRET) and the blob directory (data/blobs): files live on this
+# host's disk, so instances on other hosts would need a shared file system.
+# Each keeps its own login rate limits. HAProxy (Debian `haproxy`) takes the
+# public port and sends each request to the instance with the fewest
+# connections; it checks /health/ready every 500 ms, takes an instance out
+# after 2 failures (or at once when its connections are refused) and resends
+# requests that could not connect; each instance keeps its own port across
+# restarts and is its own Prometheus target (job chat-api).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -99,7 +114,7 @@ not_running() { ! running "$1"; }
 # none for the broker.
 prometheus_job() {
   case $1 in
-    api) echo chat-api ;;
+    api | api-*) echo chat-api ;;
     router-*) echo chat-router ;;
     platform-sim) echo chat-platform-sim ;;
     connector-*) echo "chat-$1" ;;
@@ -236,6 +251,16 @@ stop() {  # stop NAME: its supervisor, then SIGTERM, then SIGKILL after 15 s
 }
 
 routers() { ls "$STATE/pids" 2>/dev/null | grep '^router-' | sort -t- -k2 -n || true; }
+apis() { ls "$STATE/pids" 2>/dev/null | grep '^api-' | sort -t- -k2 -n || true; }
+
+start_api() {  # start_api NAME PORT
+  # Demo users (user_a/pass_a, user_b/pass_b) explicitly: the clients'
+  # scripts log in as them, and the binary does not create them by default.
+  start "$1" "$BIN/chat-api" --brokers "$(cat "$STATE/broker.address")" \
+    --data-dir "$STATE/data" --port "$2" \
+    --password-iterations "${CHAT_PASSWORD_ITERATIONS:-600000}" \
+    --demo-users true
+}
 
 start_router() {  # start_router K
   local k=$1 port=0
@@ -315,12 +340,7 @@ up() {
   start_once broker "$BIN/chat-broker" --address-file "$STATE/broker.address"
   wait_for 30 broker test -s "$STATE/broker.address" ||
     die "broker did not start; see $(log_of broker)"
-  # Demo users (user_a/pass_a, user_b/pass_b) explicitly: the clients'
-  # scripts log in as them, and the binary does not create them by default.
-  start api "$BIN/chat-api" --brokers "$(cat "$STATE/broker.address")" \
-    --data-dir "$STATE/data" --port "${CHAT_API_PORT:-8080}" \
-    --password-iterations "${CHAT_PASSWORD_ITERATIONS:-600000}" \
-    --demo-users true
+  start_api api "${CHAT_API_PORT:-8080}"
   start_router 1
   start_platform
   start_connectors
@@ -335,11 +355,13 @@ up() {
 # their deliveries (and commit them) while the platform still answers.
 # The supervisors first, all of them, so nothing restarts meanwhile.
 down() {
-  local r c f
+  local r c f a
   for f in "$SUPERVISORS"/*.pid; do
     [ -e "$f" ] && stop_supervisor "$(basename "$f" .pid)"
   done
+  stop haproxy
   stop api
+  for a in $(apis); do stop "$a"; done
   for r in $(routers); do stop "$r"; done
   for c in $CONNECTORS; do stop "$c"; done
   stop platform-sim
@@ -350,7 +372,18 @@ down() {
 
 status() {
   local name port state restarts
-  for name in broker api $(routers) platform-sim $CONNECTORS; do
+  local apis_running
+  apis_running=$(apis)
+  if [ -n "$apis_running" ] || alive haproxy || supervised haproxy; then
+    state="not ready"
+    alive haproxy || state=restarting
+    haproxy_ready && state="ready, $(haproxy_up_count) of $(wc -w <<<"$apis_running") APIs up"
+    restarts=$(restarts_of haproxy)
+    [ -z "$restarts" ] || state="restarted ${restarts}x, $state"
+    printf '%-19s %-8s %s\n' haproxy "$(haproxy_port)" "$state"
+  fi
+  for name in broker api $apis_running $(routers) platform-sim $CONNECTORS; do
+    [ "$name" != api ] || [ -z "$apis_running" ] || continue  # scaled
     if ! alive "$name"; then
       state=stopped
       supervised "$name" && state=restarting
@@ -375,6 +408,109 @@ status() {
     printf '%-19s %-8s %s\n' prometheus "$(prometheus_port)" "$state"
   fi
 }
+
+# ---- several APIs behind HAProxy ----
+
+HAPROXY_DIR=$STATE/haproxy
+haproxy_port() { cat "$HAPROXY_DIR/port" 2>/dev/null || true; }
+haproxy_ready() {
+  local port
+  port=$(haproxy_port)
+  [ -n "$port" ] && [ "$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health/ready")" = 200 ]
+}
+# Servers HAProxy sees UP, from its stats socket ("show stat": CSV, field 18).
+haproxy_up_count() {
+  { echo "show stat" | python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(2); s.connect(sys.argv[1])
+s.sendall(b"show stat\n"); data = b""
+while chunk := s.recv(65536): data += chunk
+print(sum(1 for l in data.decode().splitlines()
+          if l.startswith("api,api-") and l.split(",")[17] == "UP"))' \
+    "$HAPROXY_DIR/admin.sock" 2>/dev/null; } || echo "?"
+}
+
+api_port() {
+  if [ -n "$(apis)" ] || alive haproxy; then haproxy_port; else port_of api; fi
+}
+
+# The port api-K listens on, chosen once: a restarted instance comes back
+# where HAProxy expects it.
+api_instance_port() {
+  local file=$HAPROXY_DIR/$1.port
+  [ -s "$file" ] || free_port >"$file"
+  cat "$file"
+}
+
+write_haproxy_config() {  # write_haproxy_config PUBLIC_PORT N
+  local k cfg=$HAPROXY_DIR/haproxy.cfg
+  {
+    cat <<CFG
+# Generated by scripts/stack.sh scale-api; rewritten on every scale-api.
+global
+    stats socket $HAPROXY_DIR/admin.sock mode 600 level admin
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+    timeout http-request 10s
+    retries 2
+    option redispatch 1
+    option http-server-close
+frontend public
+    bind 127.0.0.1:$1
+    default_backend api
+backend api
+    balance leastconn
+    option httpchk GET /health/ready
+    http-check expect status 200
+    default-server inter 500ms fastinter 250ms downinter 500ms fall 2 rise 2 observe layer4 error-limit 1 on-error mark-down
+CFG
+    for ((k = 1; k <= $2; k++)); do
+      echo "    server api-$k 127.0.0.1:$(api_instance_port "api-$k") check"
+    done
+  } >"$cfg.tmp"
+  mv "$cfg.tmp" "$cfg"
+}
+
+scale_api() {
+  local want=$1 k a public
+  [[ $want =~ ^[0-9]+$ ]] && [ "$want" -ge 1 ] || die "scale-api needs a count >= 1"
+  alive broker || die "the stack is not running"
+  command -v haproxy >/dev/null || die "no haproxy (run scripts/setup.sh)"
+  mkdir -p "$HAPROXY_DIR"
+  public=$(haproxy_port)
+  if [ -z "$public" ]; then
+    # First scale-api: the single API gives its public port to HAProxy.
+    public=$(port_of api)
+    [ -n "$public" ] || public=${CHAT_API_PORT:-8080}
+    [ "$public" != 0 ] || public=$(free_port)
+  fi
+  for ((k = 1; k <= want; k++)); do
+    alive "api-$k" || supervised "api-$k" || {
+      start_api "api-$k" "$(api_instance_port "api-$k")"
+      await_ready "api-$k"
+    }
+  done
+  write_haproxy_config "$public" "$want"
+  if alive haproxy; then
+    kill -USR2 "$(pid_of haproxy)"  # master-worker: reload the new config
+  else
+    stop api  # frees the public port for HAProxy
+    echo "$public" >"$HAPROXY_DIR/port"
+    start haproxy haproxy -W -db -f "$HAPROXY_DIR/haproxy.cfg"
+  fi
+  wait_for "$READY_TIMEOUT" "haproxy" haproxy_serves "$want" ||
+    die "haproxy does not route to $want APIs on port $public; see $(log_of haproxy)"
+  for a in $(apis); do
+    [ "${a#api-}" -le "$want" ] || stop "$a"
+  done
+  status
+}
+
+haproxy_serves() { haproxy_ready && [ "$(haproxy_up_count)" = "$1" ]; }
 
 scale_router() {
   local want=$1 k r
@@ -410,6 +546,8 @@ case "${1:-}" in
   status) status ;;
   scale-router) scale_router "${2:-}" ;;
   kill-router) kill_router "${2:-}" ;;
+  scale-api) scale_api "${2:-}" ;;
+  api-port) api_port ;;
   logs) if [ -n "${2:-}" ]; then tail -F "$(log_of "$2")"; else tail -F "$STATE"/logs/*.log; fi ;;
-  *) sed -n '2,46p' "$0"; exit 2 ;;
+  *) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"; exit 2 ;;  # the header
 esac
