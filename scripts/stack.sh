@@ -50,6 +50,15 @@
 #                    3000: the development broker accepts it and rebalances
 #                    in session - 1 s; a real Kafka broker needs >= 6000)
 #
+#   CHAT_HOST_CPU    simulated hosts: each router-K and api-K runs on a
+#                    loopback address of its own (127.0.1.K, 127.0.2.K) in a
+#                    cgroup with this many cores of CPU budget, e.g. 0.4
+#                    (cgroup v1 cfs quota; needs root). The broker, the
+#                    store and Prometheus stay outside the budgets. Where
+#                    cgroups are unavailable, the addresses still apply and
+#                    a message says the budgets do not.
+#   CHAT_CGROUP_CPU_DIR  the cgroup v1 cpu hierarchy (default /sys/fs/cgroup/cpu)
+#
 # Scaled APIs share the store, the JWT secret (data/jwt.secret, or
 # CHAT_JWT_SECRET) and the blob directory (data/blobs): files live on this
 # host's disk, so instances on other hosts would need a shared file system.
@@ -105,7 +114,52 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
 ready() {  # ready NAME: its /health/ready answers 200
   local port
   port=$(port_of "$1")
-  [ -n "$port" ] && [ "$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health/ready")" = 200 ]
+  [ -n "$port" ] && [ "$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "http://$(host_address "$1"):$port/health/ready")" = 200 ]
+}
+
+# ---- simulated hosts (CHAT_HOST_CPU) ----
+
+# `up` records it, so later commands (scale-router...) need not repeat it.
+HOST_CPU=${CHAT_HOST_CPU-$(cat "$STATE/host-cpu" 2>/dev/null || true)}
+CGROUP_CPU=${CHAT_CGROUP_CPU_DIR:-/sys/fs/cgroup/cpu}
+# The address NAME binds: its own host's with CHAT_HOST_CPU, else 127.0.0.1.
+host_address() {
+  if [ -n "$HOST_CPU" ]; then
+    case $1 in
+      router-*) echo "127.0.1.${1#router-}"; return ;;
+      api-*) echo "127.0.2.${1#api-}"; return ;;
+    esac
+  fi
+  echo 127.0.0.1
+}
+hosted() { [ -n "$HOST_CPU" ] && [ "$(host_address "$1")" != 127.0.0.1 ]; }
+# One cgroup per instance, named after the stack directory so that two
+# stacks on one machine do not share budgets.
+cgroup_of() { echo "$CGROUP_CPU/chat-$(cksum <<<"$STATE" | cut -d' ' -f1)-$1"; }
+cgroups_usable() { [ "$(id -u)" = 0 ] && [ -w "$CGROUP_CPU" ] && [ -e "$CGROUP_CPU/cpu.cfs_quota_us" ]; }
+
+check_host_cpu() {
+  [ -n "$HOST_CPU" ] || return 0
+  awk -v c="$HOST_CPU" -v n="$(nproc)" 'BEGIN { exit !(c ~ /^[0-9]*\.?[0-9]+$/ && c > 0 && c <= n) }' ||
+    die "CHAT_HOST_CPU must be a number of cores in (0, $(nproc)], not '$HOST_CPU'"
+  cgroups_usable || echo "stack: CHAT_HOST_CPU=$HOST_CPU needs root and a cgroup v1 cpu controller at $CGROUP_CPU; instances run on their own addresses but without CPU budgets" >&2
+}
+
+# The prefix that starts NAME's command inside its host's cgroup (created
+# with the budget), or nothing.
+host_prefix() {
+  hosted "$1" && cgroups_usable || return 0
+  local dir period=100000
+  dir=$(cgroup_of "$1")
+  mkdir -p "$dir"
+  echo "$period" >"$dir/cpu.cfs_period_us"
+  awk -v c="$HOST_CPU" -v p="$period" 'BEGIN { printf "%d\n", c * p }' >"$dir/cpu.cfs_quota_us"
+  printf '%s\n' sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$dir"
+}
+remove_host() {  # remove_host NAME: its cgroup, once its process is gone
+  local dir
+  dir=$(cgroup_of "$1")
+  [ -d "$dir" ] && rmdir "$dir" 2>/dev/null || true
 }
 
 not_running() { ! running "$1"; }
@@ -129,8 +183,8 @@ add_target() {  # add_target NAME
   job=$(prometheus_job "$1") || return 0
   file=$PROM_DIR/targets/$job/$1.json
   mkdir -p "$(dirname "$file")"
-  printf '[{"targets": ["127.0.0.1:%s"], "labels": {"__chat_instance": "%s"}}]\n' \
-    "$(port_of "$1")" "$1" >"$file.tmp"
+  printf '[{"targets": ["%s:%s"], "labels": {"__chat_instance": "%s"}}]\n' \
+    "$(host_address "$1")" "$(port_of "$1")" "$1" >"$file.tmp"
   mv "$file.tmp" "$file"  # atomically: Prometheus never reads half a file
 }
 remove_target() { rm -f "$PROM_DIR"/targets/*/"$1.json"; }
@@ -248,25 +302,30 @@ stop() {  # stop NAME: its supervisor, then SIGTERM, then SIGKILL after 15 s
     fi
   fi
   rm -f "$STATE/pids/$name"
+  remove_host "$name"
 }
 
 routers() { ls "$STATE/pids" 2>/dev/null | grep '^router-' | sort -t- -k2 -n || true; }
 apis() { ls "$STATE/pids" 2>/dev/null | grep '^api-' | sort -t- -k2 -n || true; }
 
 start_api() {  # start_api NAME PORT
+  local prefix
+  mapfile -t prefix < <(host_prefix "$1")
   # Demo users (user_a/pass_a, user_b/pass_b) explicitly: the clients'
   # scripts log in as them, and the binary does not create them by default.
-  start "$1" "$BIN/chat-api" --brokers "$(cat "$STATE/broker.address")" \
-    --data-dir "$STATE/data" --port "$2" \
+  start "$1" "${prefix[@]}" "$BIN/chat-api" --brokers "$(cat "$STATE/broker.address")" \
+    --data-dir "$STATE/data" --port "$2" --bind "$(host_address "$1")" \
     --password-iterations "${CHAT_PASSWORD_ITERATIONS:-600000}" \
     --demo-users true
 }
 
 start_router() {  # start_router K
-  local k=$1 port=0
+  local k=$1 port=0 prefix
   [ "$k" = 1 ] && port=${CHAT_ROUTER_PORT:-8082}
-  start "router-$k" "$BIN/chat-router" --brokers "$(cat "$STATE/broker.address")" \
+  mapfile -t prefix < <(host_prefix "router-$k")
+  start "router-$k" "${prefix[@]}" "$BIN/chat-router" --brokers "$(cat "$STATE/broker.address")" \
     --data-dir "$STATE/data" --metrics-port "$port" --instance "router-$k" \
+    --bind "$(host_address "router-$k")" \
     --session-timeout-ms "${CHAT_ROUTER_SESSION_TIMEOUT_MS:-3000}"
   await_ready "router-$k"
 }
@@ -331,6 +390,9 @@ up() {
     [ -x "$BIN/$b" ] || die "no $b in $BIN (build first: cmake --preset release && cmake --build --preset release)"
   done
   { alive broker || alive prometheus; } && die "already running (scripts/stack.sh down first)"
+  check_host_cpu
+  mkdir -p "$STATE"
+  echo "$HOST_CPU" >"$STATE/host-cpu"
   mkdir -p "$STATE/pids" "$STATE/logs" "$STATE/data" "$SUPERVISORS"
   trap 'echo "stack: interrupted, stopping what was started" >&2; STARTING=; down; exit 130' INT TERM
   STARTING=1
@@ -397,6 +459,7 @@ status() {
     restarts=$(restarts_of "$name")
     [ -z "$restarts" ] || state="restarted ${restarts}x, $state"
     port=$(port_of "$name")
+    hosted "$name" && state="$state (host $(host_address "$name"))"
     printf '%-19s %-8s %s\n' "$name" "${port:--}" "$state"
   done
   if alive prometheus || supervised prometheus; then
@@ -469,7 +532,7 @@ backend api
     default-server inter 500ms fastinter 250ms downinter 500ms fall 2 rise 2 observe layer4 error-limit 1 on-error mark-down
 CFG
     for ((k = 1; k <= $2; k++)); do
-      echo "    server api-$k 127.0.0.1:$(api_instance_port "api-$k") check"
+      echo "    server api-$k $(host_address "api-$k"):$(api_instance_port "api-$k") check"
     done
   } >"$cfg.tmp"
   mv "$cfg.tmp" "$cfg"
