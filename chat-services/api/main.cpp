@@ -17,6 +17,7 @@
 #include "api_service.hpp"
 #include "base64url.hpp"
 #include "flags.hpp"
+#include "kafka_client.hpp"
 #include "server_flags.hpp"
 #include "service.hpp"
 
@@ -34,14 +35,13 @@ std::string jwt_secret(const std::string& configured,
   if (!configured.empty()) return configured;
   const std::string path = data_dir + "/jwt.secret";
   const std::string fresh = chat::random_id("") + chat::random_id("");
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                      0600);
+  const int fd =
+      open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd >= 0) {
     const std::string line = fresh + "\n";
-    const bool written =
-        write(fd, line.data(), line.size()) ==
-            static_cast<ssize_t>(line.size()) &&
-        fsync(fd) == 0;
+    const bool written = write(fd, line.data(), line.size()) ==
+                             static_cast<ssize_t>(line.size()) &&
+                         fsync(fd) == 0;
     close(fd);
     if (!written) {
       unlink(path.c_str());
@@ -62,8 +62,7 @@ std::string jwt_secret(const std::string& configured,
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  throw std::runtime_error(path +
-                           " holds no secret of at least 32 characters");
+  throw std::runtime_error(path + " holds no secret of at least 32 characters");
 }
 
 }  // namespace
@@ -134,6 +133,7 @@ int main(int argc, char** argv) {
            "basic:<user>:<password> (default: open; prefer the environment "
            "variable, which ps does not show)");
   chat::add_server_limit_flags(flags, "CHAT_API");
+  chat::add_kafka_config_flag(flags);
   flags.parse(argc, argv);
   const std::string demo_users = flags.str("demo-users");
   if (demo_users != "true" && demo_users != "false") {
@@ -151,6 +151,7 @@ int main(int argc, char** argv) {
   const chat::Signals signals;
 
   return chat::run_service(kService, log, [&] {
+    chat::apply_kafka_config(flags);
     const std::string data_dir = flags.str("data-dir");
     std::filesystem::create_directories(data_dir);
     chat::SqliteStoreOptions store_options;
@@ -236,8 +237,8 @@ int main(int argc, char** argv) {
     server_options.max_stream_bytes = static_cast<std::uint64_t>(
         flags.integer("max-upload-bytes", 1, std::int64_t{1} << 50));
     chat::apply_server_limit_flags(flags, server_options);
-    const auto publish_timeout =
-        std::chrono::milliseconds(flags.integer("publish-timeout-ms", 100, 600000));
+    const auto publish_timeout = std::chrono::milliseconds(
+        flags.integer("publish-timeout-ms", 100, 600000));
     if (server_options.handler_timeout.count() > 0 &&
         server_options.handler_timeout <= publish_timeout) {
       throw std::runtime_error(
@@ -259,7 +260,8 @@ int main(int argc, char** argv) {
         [&api](chat::Request&& req, chat::Respond respond) {
           api.handle(std::move(req), std::move(respond));
         },
-        signals, [&](std::uint16_t port) {
+        signals,
+        [&](std::uint16_t port) {
           if (!api_options.public_url.empty()) return;
           std::string host = flags.str("bind");
           if (host == "0.0.0.0" || host == "::") {

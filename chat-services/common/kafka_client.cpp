@@ -1,21 +1,145 @@
 #include "kafka_client.hpp"
 
+#include <unistd.h>
+
+#include <cctype>
+#include <fstream>
 #include <stdexcept>
+#include <string_view>
 #include <vector>
 
 namespace chat {
+
+namespace {
+
+std::map<std::string, std::string>& overrides() {
+  static std::map<std::string, std::string> properties;
+  return properties;
+}
+
+std::string trimmed(const std::string& s) {
+  const auto begin = s.find_first_not_of(" \t\r");
+  if (begin == std::string::npos) return "";
+  return s.substr(begin, s.find_last_not_of(" \t\r") - begin + 1);
+}
+
+/// CHAT_KAFKA_SASL_MECHANISM -> sasl.mechanism; `__` stands for `_`.
+std::string property_of_variable(const std::string& suffix) {
+  std::string property;
+  for (std::size_t i = 0; i < suffix.size(); ++i) {
+    const char c = suffix[i];
+    if (c == '_' && i + 1 < suffix.size() && suffix[i + 1] == '_') {
+      property += '_';
+      ++i;
+    } else if (c == '_') {
+      property += '.';
+    } else {
+      property +=
+          static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+  }
+  return property;
+}
+
+/// librdkafka's message with `value` (perhaps a secret) blotted out.
+std::string redacted(std::string error, const std::string& value) {
+  if (value.empty()) return error;
+  for (auto at = error.find(value); at != std::string::npos;
+       at = error.find(value, at + 3)) {
+    error.replace(at, value.size(), "***");
+  }
+  return error;
+}
+
+void check_not_protected(const std::string& property,
+                         const std::string& where) {
+  for (const char* p : kProtectedKafkaProperties) {
+    if (property == p) {
+      throw std::invalid_argument(
+          where + ": kafka property " + property +
+          " is set by the service itself" +
+          (property == "bootstrap.servers" ? " (use --brokers)" : ""));
+    }
+  }
+}
+
+}  // namespace
+
+std::map<std::string, std::string> kafka_overrides(const std::string& file,
+                                                   char** environment) {
+  std::map<std::string, std::string> properties;
+  if (!file.empty()) {
+    std::ifstream in(file);
+    if (!in) throw std::invalid_argument("cannot read kafka config " + file);
+    std::string line;
+    for (int number = 1; std::getline(in, line); ++number) {
+      line = trimmed(line);
+      if (line.empty() || line[0] == '#') continue;
+      const auto eq = line.find('=');
+      const std::string where = file + ":" + std::to_string(number);
+      if (eq == std::string::npos || trimmed(line.substr(0, eq)).empty()) {
+        throw std::invalid_argument(where + ": expected key=value");
+      }
+      const std::string key = trimmed(line.substr(0, eq));
+      check_not_protected(key, where);
+      properties[key] = trimmed(line.substr(eq + 1));
+    }
+  }
+  constexpr std::string_view kPrefix = "CHAT_KAFKA_";
+  for (char** env = environment; env && *env; ++env) {
+    const std::string entry = *env;
+    const auto eq = entry.find('=');
+    if (entry.compare(0, kPrefix.size(), kPrefix) != 0 ||
+        eq == std::string::npos || eq == kPrefix.size()) {
+      continue;
+    }
+    const std::string key =
+        property_of_variable(entry.substr(kPrefix.size(), eq - kPrefix.size()));
+    check_not_protected(key, entry.substr(0, eq));
+    properties[key] = entry.substr(eq + 1);
+  }
+  // librdkafka's own check, so a typo fails at start-up with its message.
+  std::unique_ptr<RdKafka::Conf> conf(
+      RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  std::string error;
+  for (const auto& [key, value] : properties) {
+    if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) {
+      throw std::invalid_argument("kafka property " + key + ": " +
+                                  redacted(error, value));
+    }
+  }
+  return properties;
+}
+
+void set_kafka_overrides(std::map<std::string, std::string> properties) {
+  overrides() = std::move(properties);
+}
+
+void add_kafka_config_flag(Flags& flags) {
+  flags.add("kafka-config", "KAFKA_CONFIG", "",
+            "file of librdkafka properties (key=value) for every Kafka "
+            "client, e.g. SASL/TLS; CHAT_KAFKA_<PROPERTY> variables add "
+            "more (docs/ARCHITECTURE.md#real-kafka-clusters)");
+}
+
+void apply_kafka_config(const Flags& flags) {
+  set_kafka_overrides(kafka_overrides(flags.str("kafka-config"), environ));
+}
 
 std::unique_ptr<RdKafka::Conf> kafka_conf(
     const std::map<std::string, std::string>& properties) {
   std::unique_ptr<RdKafka::Conf> conf(
       RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   std::string error;
-  for (const auto& [key, value] : properties) {
+  const auto set = [&](const std::string& key, const std::string& value) {
     if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) {
-      throw std::invalid_argument("kafka property " + key + "=" + value + ": " +
-                                  error);
+      // Values may be secrets (sasl.password): never in the message.
+      throw std::invalid_argument("kafka property " + key + ": " +
+                                  redacted(error, value));
     }
-  }
+  };
+  for (const auto& [key, value] : properties) set(key, value);
+  for (const auto& [key, value] : overrides()) set(key, value);
   return conf;
 }
 

@@ -16,12 +16,44 @@
 #include <string_view>
 #include <thread>
 
+#include "flags.hpp"
 #include "watchdog.hpp"
 
 namespace chat {
 
-/// Builds a librdkafka configuration; throws std::invalid_argument naming
-/// the property librdkafka refused.
+/// librdkafka properties an operator adds to every client a service builds
+/// (SASL, TLS, timeouts of a real cluster): from `--kafka-config FILE`
+/// (`key=value` lines, `#` comments, blank lines) and from `CHAT_KAFKA_*`
+/// environment variables, lower-cased with `_` read as `.` and `__` as `_`
+/// (`CHAT_KAFKA_SASL_MECHANISM=PLAIN` sets `sasl.mechanism`); a variable
+/// wins over the file. Throws std::invalid_argument for an unreadable file,
+/// a malformed line, or a property the services set themselves for their
+/// delivery guarantees (see kProtectedKafkaProperties), naming it.
+std::map<std::string, std::string> kafka_overrides(const std::string& file,
+                                                   char** environment);
+
+/// Properties operators may not override: the brokers (use --brokers), the
+/// groups, and what the no-loss guarantees rest on (idempotent acks=all
+/// producers, offsets stored only once a batch is durable).
+inline constexpr const char* kProtectedKafkaProperties[] = {
+    "bootstrap.servers",  "group.id",
+    "enable.idempotence", "acks",
+    "enable.auto.commit", "enable.auto.offset.store",
+    "auto.offset.reset",  "partition.assignment.strategy"};
+
+/// Installs the overrides kafka_conf() applies last, for the whole process.
+/// Call once at start-up, before any client is built.
+void set_kafka_overrides(std::map<std::string, std::string> overrides);
+
+/// Declares `--kafka-config FILE` (environment KAFKA_CONFIG).
+void add_kafka_config_flag(Flags& flags);
+/// Reads --kafka-config and the CHAT_KAFKA_* variables and installs them
+/// with set_kafka_overrides(); throws as kafka_overrides() does.
+void apply_kafka_config(const Flags& flags);
+
+/// Builds a librdkafka configuration from `properties` plus the process's
+/// overrides; throws std::invalid_argument naming the property librdkafka
+/// refused.
 std::unique_ptr<RdKafka::Conf> kafka_conf(
     const std::map<std::string, std::string>& properties);
 

@@ -13,6 +13,7 @@
 
 #include "connector.hpp"
 #include "flags.hpp"
+#include "kafka_client.hpp"
 #include "server_flags.hpp"
 #include "service.hpp"
 
@@ -64,6 +65,7 @@ int main(int argc, char** argv) {
            "consumer group session timeout: how soon a dead connector's "
            "partitions move to its replacement");
   chat::add_server_limit_flags(flags, "CHAT_CONNECTOR");
+  chat::add_kafka_config_flag(flags);
   flags.parse(argc, argv);
   const std::string channel = flags.str("channel");
   if (channel != "whatsapp" && channel != "instagram") {
@@ -108,6 +110,7 @@ int main(int argc, char** argv) {
   }
 
   return chat::run_service(service.c_str(), log, [&] {
+    chat::apply_kafka_config(flags);
     vigil::Registry registry;
     registry.include(std::make_shared<vigil::ProcessCollector>());
     chat::Connector connector(options, registry, log);

@@ -12,6 +12,7 @@
 #include <vigil/process_collector.hpp>
 
 #include "flags.hpp"
+#include "kafka_client.hpp"
 #include "router.hpp"
 #include "service.hpp"
 
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
            "/health/live fails when the poll loop has not turned for this "
            "long, or has retried a batch the store cannot take (busy, disk "
            "full, I/O error) for this long");
+  chat::add_kafka_config_flag(flags);
   flags.parse(argc, argv);
 
   const vigil::LogSink log = vigil::stderr_log_sink();
@@ -70,6 +72,7 @@ int main(int argc, char** argv) {
       flags.integer("liveness-threshold-ms", 1000, 3600000));
 
   return chat::run_service(kService, log, [&] {
+    chat::apply_kafka_config(flags);
     std::filesystem::create_directories(flags.str("data-dir"));
     vigil::Registry registry;
     registry.include(std::make_shared<vigil::ProcessCollector>());
