@@ -1,5 +1,7 @@
-# promtool must accept every scrape the golden tests and the exposition
-# sample produce, in both formats:
+# promtool must accept every scrape the golden tests, the exposition
+# sample and five random registries of exposition_property_test.cpp (seeds
+# chosen for their size; none has a NUL byte, which CMake strings cannot
+# hold) produce, in both formats:
 # - text 0.0.4 through `promtool check metrics` (a parse error fails; lint
 #   remarks such as "no help text" are printed but allowed);
 # - OpenMetrics through `promtool tsdb create-blocks-from openmetrics`, which
@@ -19,7 +21,7 @@ function(run_sample out_var format which)
   set(${out_var} "${body}" PARENT_SCOPE)
 endfunction()
 
-foreach(which sample golden foreign)
+foreach(which sample golden foreign random25 random5 random28 random3 random21)
   # Text format.
   run_sample(body text ${which})
   set(prom ${WORK}/${which}.prom)

@@ -1,11 +1,12 @@
 // Prints a registry for promtool (tests/promtool_check.cmake) and the
 // Prometheus integration tests to check:
-//   vigil_exposition_sample <text|openmetrics> [sample|golden|foreign]
-//                           [timestamps]
+//   vigil_exposition_sample <text|openmetrics>
+//                           [sample|golden|foreign|random<seed>] [timestamps]
 // `sample` exercises every feature of the exposition (escaping, units,
 // histograms, special values, invalid UTF-8, names next to refused
 // collisions, included prometheus-cpp metrics); `golden` and `foreign` are
-// the registries of the golden tests in exposition_test.cpp. `timestamps`
+// the registries of the golden tests in exposition_test.cpp; `random7` is
+// the random registry of case 7 of exposition_property_test.cpp. `timestamps`
 // gives every sample without one a timestamp, as promtool's OpenMetrics
 // importer requires.
 #include <prometheus/counter.h>
@@ -13,14 +14,17 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vigil/vigil.hpp>
 
 #include "exposition_fixture.hpp"
+#include "exposition_model.hpp"
 
 namespace {
 
@@ -119,18 +123,35 @@ int main(int argc, char** argv) {
       argc > 1 && std::strcmp(argv[1], "openmetrics") == 0;
   const std::string_view which = argc > 2 ? argv[2] : "sample";
   const bool timestamps = argc > 3 && std::strcmp(argv[3], "timestamps") == 0;
-  vigil::Registry registry;
-  if (which == "golden") {
-    vigil_test::fill_golden(registry);
+  // A random registry lives in its generator, which checks it as well.
+  std::vector<std::uint8_t> bytes;
+  std::optional<vigil_test::model::ByteStream> stream;
+  std::optional<vigil_test::model::Generator> generator;
+  vigil::Registry own;
+  vigil::Registry* registry = &own;
+  if (which.substr(0, 6) == "random") {
+    bytes = vigil_test::model::random_bytes(
+        std::strtoull(std::string(which.substr(6)).c_str(), nullptr, 10));
+    stream.emplace(bytes.data(), bytes.size());
+    generator.emplace(*stream);
+    if (const std::string error = generator->run(); !error.empty()) {
+      std::fprintf(stderr, "%s\n", error.c_str());
+      return 1;
+    }
+    registry = &generator->registry();
+  } else if (which == "golden") {
+    vigil_test::fill_golden(own);
   } else if (which == "foreign") {
-    registry.include(std::make_shared<Foreign>());
-  } else if (!fill_sample(registry)) {
+    own.include(std::make_shared<Foreign>());
+  } else if (!fill_sample(own)) {
     std::fputs("a colliding name was not refused\n", stderr);
     return 1;
   }
   const std::string body =
-      registry.scrape(open_metrics ? vigil::ExpositionFormat::kOpenMetrics
-                                   : vigil::ExpositionFormat::kPrometheusText);
-  std::fputs((timestamps ? with_timestamps(body, open_metrics) : body).c_str(),
-             stdout);
+      registry->scrape(open_metrics ? vigil::ExpositionFormat::kOpenMetrics
+                                    : vigil::ExpositionFormat::kPrometheusText);
+  // fwrite: label values may hold NUL bytes.
+  const std::string out =
+      timestamps ? with_timestamps(body, open_metrics) : body;
+  std::fwrite(out.data(), 1, out.size(), stdout);
 }
