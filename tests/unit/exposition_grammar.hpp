@@ -12,7 +12,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -105,17 +104,16 @@ inline bool label_name_ok(std::string_view n) {
 
 /// The float grammar both formats share (Go's ParseFloat without hex,
 /// underscores or `inf` spellings): `[+-]?(d+(.d*)?|.d+)([eE][+-]?d+)?`,
-/// `NaN`, `+Inf`, `-Inf` (and `Inf` in text).
-inline std::optional<double> parse_float(std::string_view t, Dialect dialect,
+/// `NaN`, `+Inf`, `-Inf`: the spellings both formats share and vigil
+/// writes (Go would also take `Inf`, `inf`, `infinity`).
+inline std::optional<double> parse_float(std::string_view t,
                                          const ParseOptions& options) {
   if (t == "NaN") return std::nan("");
   if (options.any_case_nan && t.size() == 3 && (t[0] == 'N' || t[0] == 'n') &&
       (t[1] == 'a' || t[1] == 'A') && (t[2] == 'N' || t[2] == 'n')) {
     return std::nan("");
   }
-  if (t == "+Inf" || (dialect == Dialect::kText && t == "Inf")) {
-    return HUGE_VAL;
-  }
+  if (t == "+Inf") return HUGE_VAL;
   if (t == "-Inf") return -HUGE_VAL;
   std::size_t i = 0;
   if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
@@ -408,13 +406,13 @@ class Parser {
     std::string_view rest = line.substr(i + 1);
     const std::size_t space = rest.find(' ');
     s.value_text = std::string(rest.substr(0, space));
-    const auto value = parse_float(s.value_text, dialect_, options_);
+    const auto value = parse_float(s.value_text, options_);
     if (!value) return "bad value";
     s.value = *value;
     if (space != std::string_view::npos) {
       const std::string_view ts = rest.substr(space + 1);
       // OpenMetrics: seconds, a finite float; text: integer milliseconds.
-      const auto seconds = parse_float(ts, dialect_, options_);
+      const auto seconds = parse_float(ts, options_);
       const bool ok =
           dialect_ == Dialect::kOpenMetrics
               ? seconds && std::isfinite(*seconds)
@@ -427,7 +425,7 @@ class Parser {
         const bool numeric = (n == "le" && f.type == "histogram") ||
                              (n == "quantile" && f.type == "summary");
         if (!numeric) continue;
-        const auto parsed = parse_float(v, dialect_, options_);
+        const auto parsed = parse_float(v, options_);
         if (!parsed || openmetrics_canonical(*parsed) != v) {
           return "non-canonical " + n;
         }

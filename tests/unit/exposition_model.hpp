@@ -681,8 +681,7 @@ inline std::string key_samples(
           s.name.compare(s.name.size() - 7, 7, "_bucket") == 0) {
         auto le = key.second.find("le");
         if (le == key.second.end()) return "bucket without le: " + s.name;
-        const auto bound =
-            grammar::parse_float(le->second, grammar::Dialect::kText, {});
+        const auto bound = grammar::parse_float(le->second, {});
         if (!bound) return "bad le " + le->second;
         const auto& bounds = fam->second->bounds;
         std::size_t index = bounds.size();
