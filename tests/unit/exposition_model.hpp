@@ -128,7 +128,8 @@ struct FamilyModel {
   vigil::GaugeFamily* gauge = nullptr;
   vigil::HistogramFamily* histogram = nullptr;
   // Handles taken earlier, updated again later (stay valid after remove).
-  std::vector<std::pair<std::vector<std::string>, std::size_t>> handles;
+  // handle_keys[i] is the series of the i-th handle of the family's type.
+  std::vector<std::vector<std::string>> handle_keys;
   std::vector<vigil::Counter> counter_handles;
   std::vector<vigil::Gauge> gauge_handles;
   std::vector<vigil::Histogram> histogram_handles;
@@ -546,9 +547,9 @@ class Generator {
     FamilyModel& f = *families_[in_.below(families_.size())];
     // Either a handle taken earlier (maybe of a removed series) or a new
     // lookup.
-    if (!f.handles.empty() && in_.chance(96)) {
-      auto& [key, handle] = f.handles[in_.below(f.handles.size())];
-      apply(f, f.series.at(key), handle);
+    if (!f.handle_keys.empty() && in_.chance(96)) {
+      const std::size_t handle = in_.below(f.handle_keys.size());
+      apply(f, f.series.at(f.handle_keys[handle]), handle);
       return {};
     }
     const std::vector<std::string> values = values_for(f);
@@ -568,8 +569,8 @@ class Generator {
              std::to_string(f.labels.size()) + " labels";
     }
     const auto key = resolve(f, values);
-    f.handles.emplace_back(key, f.handles.size());
-    apply(f, f.series.at(key), f.handles.size() - 1);
+    f.handle_keys.push_back(key);
+    apply(f, f.series.at(key), f.handle_keys.size() - 1);
     return {};
   }
 
