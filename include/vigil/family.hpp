@@ -284,8 +284,9 @@ class FamilyCore {
       } else if (s->live.load(std::memory_order_relaxed)) {
         // a series a caller named with the overflow value itself
         live_.fetch_sub(1, std::memory_order_relaxed);
-      } else {
-        s->live.store(true, std::memory_order_relaxed);
+      } else {  // one that was removed: back from zero, as any other
+        arena_.reset(s->cells, cells_per_series());
+        s->live.store(true, std::memory_order_release);
       }
       overflow_.store(s, std::memory_order_release);
     }

@@ -127,7 +127,9 @@ struct FamilyModel {
   vigil::CounterFamily* counter = nullptr;
   vigil::GaugeFamily* gauge = nullptr;
   vigil::HistogramFamily* histogram = nullptr;
-  // Handles taken earlier, updated again later (stay valid after remove).
+  // Handles taken earlier, updated again later (stay valid after remove;
+  // their updates land in the series' record, exported again, from zero,
+  // once the label set is added back).
   // handle_keys[i] is the series of the i-th handle of the family's type.
   std::vector<std::vector<std::string>> handle_keys;
   std::vector<vigil::Counter> counter_handles;
@@ -462,24 +464,44 @@ class Generator {
     }
     if (repaired) ++f.rejected;
     auto it = f.series.find(clean);
-    if (it != f.series.end()) {
-      it->second.hidden = false;
-      return clean;
-    }
-    const std::size_t user = f.series.size() - (f.has_overflow ? 1 : 0);
-    if (user >= f.max_series) {
+    if (it != f.series.end() && !it->second.hidden) return clean;
+    if (live_user_series(f) >= f.max_series) {
       ++f.dropped;
-      std::vector<std::string> overflow(
-          f.labels.size(), std::string(vigil::kOverflowLabelValue));
+      const auto overflow = overflow_key(f);
       if (!f.has_overflow) {
+        // A series a caller named with the overflow value itself becomes
+        // the overflow series (one that was removed starts from zero).
         f.has_overflow = true;
-        auto& s = f.series[overflow];
-        s.buckets.assign(f.bounds.size() + 1, 0);
+        auto found = f.series.find(overflow);
+        if (found == f.series.end()) {
+          f.series[overflow] = fresh(f);
+        } else if (found->second.hidden) {
+          found->second = fresh(f);
+        }
       }
       return overflow;
     }
-    f.series[clean].buckets.assign(f.bounds.size() + 1, 0);
+    // New, or removed and back from zero (docs/sdk/policies.md).
+    f.series[clean] = fresh(f);
     return clean;
+  }
+
+  static SeriesModel fresh(const FamilyModel& f) {
+    SeriesModel s;
+    s.buckets.assign(f.bounds.size() + 1, 0);
+    return s;
+  }
+  static std::vector<std::string> overflow_key(const FamilyModel& f) {
+    return std::vector<std::string>(f.labels.size(),
+                                    std::string(vigil::kOverflowLabelValue));
+  }
+  /// Series that count against the limit: not removed, not the overflow.
+  static std::size_t live_user_series(const FamilyModel& f) {
+    std::size_t n = 0;
+    for (const auto& [key, s] : f.series) {
+      n += !s.hidden && !(f.has_overflow && key == overflow_key(f));
+    }
+    return n;
   }
 
   void apply(FamilyModel& f, SeriesModel& s, std::size_t handle) {
@@ -553,7 +575,6 @@ class Generator {
       return {};
     }
     const std::vector<std::string> values = values_for(f);
-    if (spells_overflow(f, values)) return {};
     const std::vector<std::string_view> views(values.begin(), values.end());
     try {
       if (f.counter) f.counter_handles.push_back(f.counter->with(views));
@@ -572,24 +593,6 @@ class Generator {
     f.handle_keys.push_back(key);
     apply(f, f.series.at(key), f.handle_keys.size() - 1);
     return {};
-  }
-
-  /// Known bug, not fixed here (family.hpp belongs to another change): a
-  /// series created with every label value equal to kOverflowLabelValue
-  /// before the family reaches its limit is written twice once the limit
-  /// is reached, because the overflow series is inserted without looking
-  /// for an existing one. Until that is fixed, the generator does not
-  /// create such a series (it still looks the overflow series up after it
-  /// exists).
-  static bool spells_overflow(const FamilyModel& f,
-                              const std::vector<std::string>& values) {
-    if (f.has_overflow || values.empty() || values.size() != f.labels.size()) {
-      return false;
-    }
-    for (const auto& v : values) {
-      if (sanitised(v) != vigil::kOverflowLabelValue) return false;
-    }
-    return true;
   }
 
   std::string remove() {
@@ -618,7 +621,10 @@ class Generator {
     std::vector<std::string> clean;
     for (const auto& v : values) clean.push_back(sanitised(v));
     auto it = f.series.find(clean);
-    if (removed != (it != f.series.end())) {
+    // Only a live series is removed, and never the overflow series.
+    const bool removable = it != f.series.end() && !it->second.hidden &&
+                           !(f.has_overflow && clean == overflow_key(f));
+    if (removed != removable) {
       return "remove() on '" + f.name + "' returned " +
              (removed ? "true" : "false") + " against the model";
     }

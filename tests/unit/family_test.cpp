@@ -126,6 +126,28 @@ TEST(Family, ALabelSetAddedAgainReusesItsRecordAndCells) {
   }
 }
 
+// Found by the exposition property test: a series named with the overflow
+// value before the family filled up was written twice once it did.
+TEST(Family, ASeriesNamedLikeTheOverflowSeriesBecomesIt) {
+  vigil::Registry registry;
+  auto& family = registry.gauge("g", "G.", {"k"}, {"", 1});
+  family.with({vigil::kOverflowLabelValue}).set(1);
+  family.with({"other"}).set(2);  // full: this goes to the overflow series
+  const std::string body = registry.scrape();
+  const std::string line = "g{k=\"__vigil_overflow__\"} ";
+  EXPECT_NE(body.find(line + "2\n"), std::string::npos) << body;
+  EXPECT_EQ(body.find(line), body.rfind(line)) << body;  // once
+  EXPECT_EQ(family.series_count(), 1u);
+  // Had it been removed before, it would come back from zero.
+  vigil::Registry second;
+  auto& again = second.counter("c_total", "C.", {"k"}, {"", 1});
+  again.with({vigil::kOverflowLabelValue}).inc(5);
+  ASSERT_TRUE(again.remove({vigil::kOverflowLabelValue}));
+  again.with({"a"}).inc();
+  again.with({"b"}).inc();  // full: to the overflow series
+  EXPECT_EQ(again.with({vigil::kOverflowLabelValue}).value(), 1);
+}
+
 TEST(Registry, UnregisterStopsServingAFamilyAndFreesItsName) {
   vigil::Registry registry;
   auto& old_family = registry.counter("jobs_total", "Jobs.", {"k"});
