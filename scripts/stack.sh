@@ -19,6 +19,9 @@
 #   scripts/stack.sh logs [NAME]     follow the logs (all, or api, router-1,
 #                                    platform-sim, connector-whatsapp,
 #                                    supervisor...)
+#   scripts/stack.sh store-url       the store the services use (a SQLite
+#                                    file or a postgresql:// URL), for
+#                                    check-zero-loss and the experiments
 #
 # Every service but the broker runs under a supervisor (a loop of this
 # script in the background, its pid in $CHAT_STACK_DIR/supervisors/NAME.pid;
@@ -49,6 +52,20 @@
 #   CHAT_ROUTER_SESSION_TIMEOUT_MS  routers' group session timeout (default
 #                    3000: the development broker accepts it and rebalances
 #                    in session - 1 s; a real Kafka broker needs >= 6000)
+#   CHAT_STORE       sqlite (default: $CHAT_STACK_DIR/data/chat.db) or
+#                    postgres: `up` starts a PostgreSQL cluster in
+#                    $CHAT_STACK_DIR/postgres (initdb on the first up; run as
+#                    the `postgres` system user when root, as PostgreSQL
+#                    refuses root), listening on 127.0.0.1 only, with its
+#                    socket in that directory, a generated password
+#                    (postgres/password, mode 0600) and a database `chat`;
+#                    the API and the routers get its URL as CHAT_STORE_URL.
+#                    `down` stops it (pg_ctl stop -m fast), its data stays.
+#                    With CHAT_STORE=sqlite, a CHAT_STORE_URL you set is
+#                    passed on as it is (an external PostgreSQL).
+#   CHAT_PG_PORT     the cluster's port (default: a free one)
+#   CHAT_PG_BINDIR   PostgreSQL's server binaries (default: the newest
+#                    /usr/lib/postgresql/*/bin)
 #
 #   CHAT_HOST_CPU    simulated hosts: each router-K and api-K runs on a
 #                    loopback address of its own (127.0.1.K, 127.0.2.K) in a
@@ -76,6 +93,7 @@ BIN=${CHAT_BIN_DIR:-$ROOT/build/release/chat-services}
 READY_TIMEOUT=${CHAT_READY_TIMEOUT:-60}
 PROM_DIR=$STATE/prometheus
 SUPERVISORS=$STATE/supervisors
+PG_DIR=$STATE/postgres
 BACKOFF_MIN_S=1 BACKOFF_MAX_S=30 BACKOFF_RESET_S=60
 STARTING=  # set while `up` starts the stack: a failure then stops it all
 
@@ -313,7 +331,7 @@ start_api() {  # start_api NAME PORT
   mapfile -t prefix < <(host_prefix "$1")
   # Demo users (user_a/pass_a, user_b/pass_b) explicitly: the clients'
   # scripts log in as them, and the binary does not create them by default.
-  start "$1" "${prefix[@]}" "$BIN/chat-api" --brokers "$(cat "$STATE/broker.address")" \
+  CHAT_STORE_URL=$(store_url) start "$1" "${prefix[@]}" "$BIN/chat-api" --brokers "$(cat "$STATE/broker.address")" \
     --data-dir "$STATE/data" --port "$2" --bind "$(host_address "$1")" \
     --password-iterations "${CHAT_PASSWORD_ITERATIONS:-600000}" \
     --demo-users true
@@ -323,7 +341,7 @@ start_router() {  # start_router K
   local k=$1 port=0 prefix
   [ "$k" = 1 ] && port=${CHAT_ROUTER_PORT:-8082}
   mapfile -t prefix < <(host_prefix "router-$k")
-  start "router-$k" "${prefix[@]}" "$BIN/chat-router" --brokers "$(cat "$STATE/broker.address")" \
+  CHAT_STORE_URL=$(store_url) start "router-$k" "${prefix[@]}" "$BIN/chat-router" --brokers "$(cat "$STATE/broker.address")" \
     --data-dir "$STATE/data" --metrics-port "$port" --instance "router-$k" \
     --bind "$(host_address "router-$k")" \
     --session-timeout-ms "${CHAT_ROUTER_SESSION_TIMEOUT_MS:-3000}"
@@ -361,6 +379,82 @@ start_prometheus() {
 
 prometheus_settled() { prometheus_ready || ! alive prometheus; }
 
+# PostgreSQL (CHAT_STORE=postgres): a cluster of the stack's own, not a
+# service under a supervisor: its postmaster restarts its own backends, and
+# pg_ctl knows its pid (postgres/data/postmaster.pid).
+pg_bindir() {
+  local dir=${CHAT_PG_BINDIR:-}
+  [ -n "$dir" ] || dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [ -x "$dir/pg_ctl" ] || die "no PostgreSQL server binaries (install postgresql, or set CHAT_PG_BINDIR)"
+  echo "$dir"
+}
+# as_pg COMMAND...: as the `postgres` user when root (PostgreSQL refuses
+# root), as ourselves otherwise.
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+pg_port() { cat "$PG_DIR/port" 2>/dev/null || true; }
+pg_running() {
+  [ -s "$PG_DIR/data/postmaster.pid" ] && running "$(head -1 "$PG_DIR/data/postmaster.pid")"
+}
+pg_url() {  # pg_url DATABASE
+  echo "postgresql://chat:$(cat "$PG_DIR/password")@127.0.0.1:$(pg_port)/$1"
+}
+
+start_postgres() {
+  local bin port
+  bin=$(pg_bindir)
+  port=${CHAT_PG_PORT:-$(free_port)}
+  mkdir -p "$PG_DIR"
+  if [ "$(id -u)" = 0 ]; then
+    # The server runs as postgres: it must reach its directory through ours.
+    getent passwd postgres >/dev/null || die "running as root and there is no postgres user to run PostgreSQL as"
+    chmod o+x "$STATE"
+    chown postgres: "$PG_DIR"
+  fi
+  chmod 700 "$PG_DIR"
+  if [ ! -s "$PG_DIR/data/PG_VERSION" ]; then
+    # The password is only ever written to 0600 files and the services'
+    # environment, never a command line.
+    (umask 077 && head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$PG_DIR/password")
+    install -m 600 "$PG_DIR/password" "$PG_DIR/pwfile"
+    [ "$(id -u)" != 0 ] || chown postgres: "$PG_DIR/pwfile"  # initdb reads it
+    as_pg "$bin/initdb" -D "$PG_DIR/data" -U chat --pwfile="$PG_DIR/pwfile" \
+      --auth-host=scram-sha-256 --auth-local=peer --encoding=UTF8 --locale=C \
+      >"$(log_of postgres-initdb)" 2>&1 || die "initdb failed; see $(log_of postgres-initdb)"
+    rm -f "$PG_DIR/pwfile"
+  fi
+  echo "$port" >"$PG_DIR/port"
+  as_pg "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$PG_DIR" \
+    start >>"$(log_of postgres)" 2>&1 ||
+    die "PostgreSQL did not start on port $port; see $PG_DIR/server.log"
+  if [ -z "$(PGPASSWORD=$(cat "$PG_DIR/password") psql -h 127.0.0.1 -p "$port" -U chat -d postgres -Atqc \
+    "SELECT 1 FROM pg_database WHERE datname = 'chat'")" ]; then
+    PGPASSWORD=$(cat "$PG_DIR/password") psql -h 127.0.0.1 -p "$port" -U chat -d postgres -qc \
+      'CREATE DATABASE chat' >>"$(log_of postgres)" 2>&1 || die "cannot create the chat database; see $(log_of postgres)"
+  fi
+}
+
+stop_postgres() {
+  pg_running || return 0
+  as_pg "$(pg_bindir)/pg_ctl" -D "$PG_DIR/data" -m fast -w -t 60 stop >>"$(log_of postgres)" 2>&1 ||
+    echo "stack: PostgreSQL did not stop; see $PG_DIR/server.log" >&2
+}
+
+# The store the services use, in $STATE/store-url (0600: a PostgreSQL URL
+# holds the password); `stack.sh store-url` prints it.
+choose_store() {
+  local url
+  case ${CHAT_STORE:-sqlite} in
+    sqlite) url=${CHAT_STORE_URL:-$STATE/data/chat.db} ;;
+    postgres) start_postgres; url=$(pg_url chat) ;;
+    *) die "CHAT_STORE must be sqlite or postgres, not ${CHAT_STORE}" ;;
+  esac
+  (umask 077 && echo "$url" >"$STATE/store-url")
+}
+store_url() { cat "$STATE/store-url" 2>/dev/null || echo "$STATE/data/chat.db"; }
+
 CONNECTORS="connector-whatsapp connector-instagram"
 
 start_platform() {
@@ -389,7 +483,7 @@ up() {
   for b in chat-broker chat-api chat-router chat-platform-sim chat-connector; do
     [ -x "$BIN/$b" ] || die "no $b in $BIN (build first: cmake --preset release && cmake --build --preset release)"
   done
-  { alive broker || alive prometheus; } && die "already running (scripts/stack.sh down first)"
+  { alive broker || alive prometheus || pg_running; } && die "already running (scripts/stack.sh down first)"
   check_host_cpu
   mkdir -p "$STATE"
   echo "$HOST_CPU" >"$STATE/host-cpu"
@@ -399,6 +493,7 @@ up() {
   rm -f "$STATE/broker.address"
   rm -rf "$PROM_DIR/targets"  # a crashed run's targets are gone
   start_prometheus  # first: a taken port fails before anything else runs
+  choose_store
   start_once broker "$BIN/chat-broker" --address-file "$STATE/broker.address"
   wait_for 30 broker test -s "$STATE/broker.address" ||
     die "broker did not start; see $(log_of broker)"
@@ -428,6 +523,7 @@ down() {
   for c in $CONNECTORS; do stop "$c"; done
   stop platform-sim
   stop broker
+  stop_postgres
   stop prometheus
   echo "stack: stopped"
 }
@@ -469,6 +565,11 @@ status() {
     restarts=$(restarts_of prometheus)
     [ -z "$restarts" ] || state="restarted ${restarts}x, $state"
     printf '%-19s %-8s %s\n' prometheus "$(prometheus_port)" "$state"
+  fi
+  if pg_running; then
+    state="not ready"
+    "$(pg_bindir)/pg_isready" -q -h 127.0.0.1 -p "$(pg_port)" && state="ready, database chat (stack.sh store-url)"
+    printf '%-19s %-8s %s\n' postgres "$(pg_port)" "$state"
   fi
 }
 
@@ -611,6 +712,7 @@ case "${1:-}" in
   kill-router) kill_router "${2:-}" ;;
   scale-api) scale_api "${2:-}" ;;
   api-port) api_port ;;
+  store-url) store_url ;;
   logs) if [ -n "${2:-}" ]; then tail -F "$(log_of "$2")"; else tail -F "$STATE"/logs/*.log; fi ;;
   *) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"; exit 2 ;;  # the header
 esac

@@ -108,4 +108,23 @@ before router-1 router_stopping connector-whatsapp connector_stopping
 before connector-whatsapp connector_stopping platform-sim platform_stopping
 before connector-instagram connector_stopping platform-sim platform_stopping
 "$stack" bogus >/dev/null 2>&1 && fail "an unknown command must fail"
+
+# CHAT_STORE=postgres: a cluster of the stack's own, whose URL the services
+# and `store-url` get, in `status`, and stopped by `down`.
+if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || [ -n "${CHAT_PG_BINDIR:-}" ]; then
+  CHAT_STORE=postgres CHAT_PROMETHEUS=0 "$stack" up >/dev/null
+  url=$("$stack" store-url)
+  [[ $url == postgresql://chat:*@127.0.0.1:*/chat ]] || fail "store-url is not the stack's PostgreSQL: $url"
+  [ "$(stat -c %a "$CHAT_STACK_DIR/store-url")" = 600 ] || fail "store-url (it holds the password) is not mode 0600"
+  PATTERN='^postgres .* ready' has_line "$stack" status || fail "postgres not ready in status"
+  # The API's demo users went to PostgreSQL, not to SQLite.
+  [ "$("$root/bench/load/store-sql" "$url" "SELECT count(*) FROM users WHERE username = 'user_a'")" = 1 ] ||
+    fail "the API does not use the stack's PostgreSQL"
+  postmaster=$(head -1 "$CHAT_STACK_DIR/postgres/data/postmaster.pid")
+  "$stack" down >/dev/null
+  gone "$postmaster" || fail "PostgreSQL left running after down"
+  [ "$("$stack" store-url)" = "$url" ] || fail "store-url changed by down"
+else
+  echo "stack.sh: no PostgreSQL server binaries, CHAT_STORE=postgres not tested"
+fi
 echo "stack.sh: all checks passed"
