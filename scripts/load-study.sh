@@ -184,7 +184,7 @@ for ((i = 0; i < ${#steps[@]}; i++)); do
   [ -s "$OUT/$name.ids" ] && ids+=("$OUT/$name.ids")
   # Every accepted message stored exactly once; the wait is the drain time.
   if [ -s "$OUT/$name.ids" ]; then
-    bench/load/check-zero-loss --db "$CHAT_STACK_DIR/data/chat.db" --wait 60 \
+    bench/load/check-zero-loss --store-url "$(scripts/stack.sh store-url)" --wait 60 \
       --json "$OUT/$name.zero-loss.json" "$OUT/$name.ids" || status=1
   fi
   router_metrics "$OUT/$name.router-after.prom"

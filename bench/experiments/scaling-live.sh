@@ -191,7 +191,7 @@ finish_load() {  # finish_load NAME: waits for chat-load, checks zero loss
   cp "$RAW/$name.summary.json" "$OUT/"
   log "$name: waiting until every accepted message is stored (check-zero-loss)"
   rc=0
-  python3 "$ROOT/bench/load/check-zero-loss" --db "$CHAT_STACK_DIR/data/chat.db" \
+  python3 "$ROOT/bench/load/check-zero-loss" --store-url "$("$STACK" store-url)" \
     --wait 60 --json "$OUT/$name.zero-loss.json" "$RAW/$name.ids" >&2 || rc=$?
   return $rc
 }

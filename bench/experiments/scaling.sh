@@ -58,11 +58,12 @@ now() { date +%s.%N; }
 # CPU seconds (user + system) a process has used so far.
 cpu_of() { awk -v t="$TICK" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 port_of() { grep -ho '"event":"endpoint_listening"[^}]*"port":[0-9]*' "$1" | tail -1 | sed 's/.*"port"://'; }
-count_of() { sqlite3 "$1/chat.db" 'SELECT count(*) FROM messages' 2>/dev/null || echo 0; }
+STORE_SQL=$ROOT/bench/load/store-sql
+count_of() { "$STORE_SQL" "$1/chat.db" 'SELECT count(*) FROM messages' 2>/dev/null || echo 0; }
 # Messages stored so far in a fresh store, cheaply: seq is the rowid, so
 # max(seq) is one B-tree descent where count(*) scans the table (polled
 # every 50 ms, the scan took CPU from the routers being measured).
-stored_of() { sqlite3 "$1/chat.db" 'SELECT coalesce(max(seq), 0) FROM messages' 2>/dev/null || echo 0; }
+stored_of() { "$STORE_SQL" "$1/chat.db" 'SELECT coalesce(max(seq), 0) FROM messages' 2>/dev/null || echo 0; }
 # The sum of a metric's series on a router (0 when absent).
 metric() {
   { curl -s "http://127.0.0.1:$1/metrics" || true; } |
@@ -217,16 +218,11 @@ ownership() {
   dups2=$(metric "$p2" chat_messages_processed_total duplicate)
   grep -h '"partitions_\(assigned\|revoked\)"' "$dir"/router-*.log >"$OUT/ownership-rebalances.log" || true
   stop_all
-  check=$(sqlite3 "$dir/chat.db" <<SQL
-.timeout 10000
-CREATE TEMP TABLE ids(id TEXT PRIMARY KEY);
-.import --schema temp $dir/ids.txt ids
-SELECT (SELECT count(*) FROM ids) || ',' ||
-       (SELECT count(*) FROM ids WHERE id NOT IN (SELECT message_id FROM messages)) || ',' ||
-       (SELECT count(*) FROM (SELECT message_id FROM messages WHERE message_id IN
-          (SELECT id FROM ids) GROUP BY message_id HAVING count(*) > 1));
-SQL
-)
+  "$ROOT/bench/load/check-zero-loss" --store-url "$dir/chat.db" --json "$dir/zero-loss.json" \
+    "$dir/ids.txt" >&2 || true
+  check=$(python3 -c 'import json, sys
+r = json.load(open(sys.argv[1]))
+print(r["accepted"], r["missing"], r["duplicated_in_store"], sep=",")' "$dir/zero-loss.json")
   IFS=, read -r confirmed missing duplicated <<<"$check"
   printf '{"rate":%d,"seconds":%d,"confirmed":%d,"missing":%d,"duplicated_in_store":%d,"redelivered_router1_final":%s,"redelivered_router2_restarted":%s}\n' \
     "$RATE" "$SECONDS_OF_LOAD" "$confirmed" "$missing" "$duplicated" "$dups1" "$dups2" |

@@ -59,7 +59,7 @@ print("summary ok:", m["http_reqs"]["count"], "requests,",
       "passed" if s["chat_load"]["thresholds_passed"] else "failed")
 PY
 
-"$ROOT/bench/load/check-zero-loss" --db "$CHAT_STACK_DIR/data/chat.db" \
+"$ROOT/bench/load/check-zero-loss" --store-url "$("$ROOT/scripts/stack.sh" store-url)" \
   --wait 60 --json "$TMP/out/baseline.zero-loss.json" "$TMP/out/baseline.ids" ||
   fail "accepted messages were lost"
 scrape "$TMP/out/baseline.router-after.prom"
