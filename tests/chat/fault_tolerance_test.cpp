@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "kafka_client.hpp"
+#include "message_sender.hpp"
 #include "process.hpp"
 #include "stack_client.hpp"
 
@@ -34,6 +35,8 @@ namespace {
 using namespace std::chrono_literals;
 using chat_test::eventually;
 using chat_test::Process;
+using chat_test::Sender;
+using chat_test::SendLog;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
@@ -118,93 +121,6 @@ class GroupLag {
 
  private:
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
-};
-
-/// Every answer the sender got, and the ids of the accepted messages.
-struct SendLog {
-  std::vector<std::string> accepted;
-  int unavailable = 0;                // 503
-  int unavailable_without_retry = 0;  // 503 missing Retry-After
-  int other = 0;                      // anything else, or no answer
-  std::string first_other;
-};
-
-/// Posts messages at a fixed rate from a thread of its own until stopped.
-/// Paced by the clock, not by the answers, so a slow stack does not slow
-/// the arrivals (at most one request is outstanding: answers past 10 ms
-/// only delay that one send).
-class Sender {
- public:
-  Sender(int port, std::string token, std::string user, std::string tag)
-      : port_(port),
-        token_(std::move(token)),
-        user_(std::move(user)),
-        tag_(std::move(tag)),
-        thread_([this] { run(); }) {}
-  ~Sender() { stop(); }
-
-  SendLog stop() {
-    stopping_ = true;
-    if (thread_.joinable()) thread_.join();
-    std::lock_guard<std::mutex> lock(mutex_);
-    return log_;
-  }
-  std::size_t accepted() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return log_.accepted.size();
-  }
-  int unavailable() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return log_.unavailable;
-  }
-  /// When the last 202 arrived.
-  Clock::time_point last_accepted_at() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return last_accepted_at_;
-  }
-
- private:
-  void run() {
-    const auto period = std::chrono::microseconds(1000000 / kRate);
-    auto next = Clock::now();
-    for (int i = 0; !stopping_; ++i) {
-      std::this_thread::sleep_until(next);
-      next += period;
-      const json body = {
-          {"conversation_id", tag_ + "-" + std::to_string(i % 12)},
-          {"sender_id", user_},
-          {"content", "message " + std::to_string(i)}};
-      auto r =
-          chat_test::http_request(port_, "POST", "/v1/messages", body.dump(),
-                                  {"Content-Type: application/json",
-                                   "Authorization: Bearer " + token_});
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (r && r->status == 202) {
-        log_.accepted.push_back(json::parse(r->body)["message_id"]);
-        last_accepted_at_ = Clock::now();
-      } else if (r && r->status == 503) {
-        ++log_.unavailable;
-        if (!r->header("Retry-After")) ++log_.unavailable_without_retry;
-      } else {
-        if (log_.other++ == 0) {
-          const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-              std::chrono::system_clock::now().time_since_epoch());
-          log_.first_other =
-              (r ? std::to_string(r->status) + " " + r->body : "no answer") +
-              " at " + std::to_string(ms.count()) + " ms since the epoch";
-        }
-      }
-      if (Clock::now() > next) next = Clock::now();  // no catch-up burst
-    }
-  }
-
-  const int port_;
-  const std::string token_, user_, tag_;
-  std::atomic<bool> stopping_{false};
-  mutable std::mutex mutex_;
-  SendLog log_;
-  Clock::time_point last_accepted_at_{};
-  std::thread thread_;
 };
 
 struct StoreCheck {
@@ -404,7 +320,8 @@ class FaultTolerance : public ::testing::Test {
   }
 
   std::unique_ptr<Sender> start_sender(const std::string& tag) {
-    auto sender = std::make_unique<Sender>(api_port_, token_, user_, tag);
+    auto sender =
+        std::make_unique<Sender>(api_port_, token_, user_, tag, kRate);
     EXPECT_TRUE(
         eventually([&] { return sender->accepted() >= kRate / 2; }, 30s))
         << "the sender's messages are not accepted";
