@@ -20,6 +20,7 @@
 #include "kafka_client.hpp"
 #include "server_flags.hpp"
 #include "service.hpp"
+#include "store_health.hpp"
 
 namespace {
 
@@ -187,6 +188,8 @@ int main(int argc, char** argv) {
                  ? vigil::http::CheckResult::pass()
                  : vigil::http::CheckResult::fail("broker unreachable");
     });
+    // Every request but the health probes needs the store.
+    chat::add_store_readiness_check(health, *store);
 
     // Uploaded files live in a directory of their own, as files/<file_id>.
     std::string blob_dir = flags.str("blob-dir");

@@ -458,6 +458,10 @@ class PostgresStore final : public Store {
     });
   }
 
+  void ping() override {
+    call([&] { return exec("SELECT 1"); });
+  }
+
  private:
   /// Runs `body` under the mutex on a live connection. One lost earlier
   /// (its call failed with StoreUnavailable) is replaced first, and so is

@@ -173,6 +173,11 @@ class Store {
   /// delivered_at / read_at with `at_ms` when they are reached.
   virtual StatusChange set_status(std::string_view message_id, MessageStatus to,
                                   std::int64_t at_ms) = 0;
+
+  /// Throws StoreUnavailable unless the database answers now: what the
+  /// services' readiness checks ask, so that a load balancer stops sending
+  /// to a service whose database is down. An embedded file always answers.
+  virtual void ping() {}
 };
 
 /// What the SQLite store reports about itself (all optional).

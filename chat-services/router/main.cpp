@@ -15,6 +15,7 @@
 #include "kafka_client.hpp"
 #include "router.hpp"
 #include "service.hpp"
+#include "store_health.hpp"
 
 namespace {
 
@@ -104,6 +105,8 @@ int main(int argc, char** argv) {
     health.add_check("kafka", kafka_check, [&router] {
       return router.check_ready(std::chrono::milliseconds(1000));
     });
+    // Also when idle: a router that cannot store takes nothing over usefully.
+    chat::add_store_readiness_check(health, *store);
     chat::add_liveness_check(health, router.watchdog());
 
     vigil::kafka::ConsumerLagOptions lag_options;

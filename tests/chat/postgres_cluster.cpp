@@ -174,10 +174,23 @@ void PostgresCluster::start() {
   }
 }
 
-void PostgresCluster::stop_immediate() {
-  run(bin_dir_ + "/pg_ctl -D " + dir_ + "/data -m immediate -w stop",
+void PostgresCluster::stop_immediate() { stop("immediate"); }
+
+void PostgresCluster::stop_fast() { stop("fast"); }
+
+void PostgresCluster::stop(const std::string& mode) {
+  run(bin_dir_ + "/pg_ctl -D " + dir_ + "/data -m " + mode + " -w stop",
       "pg_ctl-stop");
   running_ = false;
+}
+
+int PostgresCluster::backend_pid(const std::string& url,
+                                 const std::string& name) {
+  // Names come from the tests, never from outside: quoting is enough.
+  return std::atoi(
+      query(url, "SELECT pid FROM pg_stat_activity WHERE application_name = '" +
+                     name + "' ORDER BY backend_start DESC LIMIT 1")
+          .c_str());
 }
 
 std::string PostgresCluster::url(const std::string& database) const {

@@ -33,6 +33,12 @@ class PostgresCluster {
 
   /// pg_ctl stop -m immediate: the server dies as on a crash.
   void stop_immediate();
+  /// pg_ctl stop -m fast: the server ends its sessions and shuts down
+  /// cleanly, as on an administrator's restart.
+  void stop_fast();
+  /// The pid of the server process serving the session whose
+  /// application_name is `name` in the database at `url`; 0: none.
+  static int backend_pid(const std::string& url, const std::string& name);
   /// Starts the stopped server again, on the same port.
   void start();
 
@@ -48,6 +54,8 @@ class PostgresCluster {
   /// output and the server log when it fails.
   void run(const std::string& command, const std::string& what) const;
   std::string url(const std::string& database) const;
+  /// pg_ctl stop -m `mode`.
+  void stop(const std::string& mode);
 
   const std::string bin_dir_;
   const std::string dir_;  // data in dir_/data, socket and log in dir_
