@@ -120,6 +120,23 @@ if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || [ -n "${CHAT_PG_BINDIR
   # The API's demo users went to PostgreSQL, not to SQLite.
   [ "$("$root/bench/load/store-sql" "$url" "SELECT count(*) FROM users WHERE username = 'user_a'")" = 1 ] ||
     fail "the API does not use the stack's PostgreSQL"
+  # check-zero-loss reads it: a message the API accepted is found once, an
+  # id never sent is missing.
+  api_port=$(sed -n 's/.*"event":"api_listening".*"port":\([0-9]*\).*/\1/p' "$CHAT_STACK_DIR/logs/api.log" | tail -1)
+  token=$(curl -s -X POST -H 'Content-Type: application/json' -d '{"username":"user_a","password":"pass_a"}' \
+    "http://127.0.0.1:$api_port/auth/token" | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+  user_id=$(python3 -c 'import base64, json, sys
+p = sys.argv[1].split(".")[1]
+print(json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))["sub"])' "$token")
+  curl -s -X POST -H 'Content-Type: application/json' -H "Authorization: Bearer $token" \
+    -d "{\"conversation_id\":\"pg-check\",\"sender_id\":\"$user_id\",\"content\":\"hello\"}" \
+    "http://127.0.0.1:$api_port/v1/messages" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["message_id"])' >"$CHAT_STACK_DIR/sent.ids"
+  "$root/bench/load/check-zero-loss" --store-url "$url" --wait 30 "$CHAT_STACK_DIR/sent.ids" >/dev/null ||
+    fail "check-zero-loss did not find the accepted message in PostgreSQL"
+  echo m_never_sent >"$CHAT_STACK_DIR/never.ids"
+  "$root/bench/load/check-zero-loss" --store-url "$url" "$CHAT_STACK_DIR/never.ids" >/dev/null &&
+    fail "check-zero-loss found an id that was never sent"
   postmaster=$(head -1 "$CHAT_STACK_DIR/postgres/data/postmaster.pid")
   "$stack" down >/dev/null
   gone "$postmaster" || fail "PostgreSQL left running after down"
