@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -9,10 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -151,6 +151,7 @@ int connect_loopback(int port, std::chrono::seconds receive_timeout) {
 bool send_all(int fd, std::string_view bytes) {
   while (!bytes.empty()) {
     const ssize_t n = send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
     bytes.remove_prefix(static_cast<std::size_t>(n));
   }
@@ -161,7 +162,13 @@ bool send_all(int fd, std::string_view bytes) {
 std::optional<HttpResponse> read_response(int fd) {
   std::string raw;
   char buffer[4096];
-  for (ssize_t n; (n = recv(fd, buffer, sizeof buffer, 0)) > 0;) {
+  for (;;) {
+    const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+    // A signal to the test process (a child started with std::system()
+    // exiting) is not the end of the answer: with SO_RCVTIMEO set, the
+    // kernel does not restart the call.
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
     raw.append(buffer, static_cast<std::size_t>(n));
   }
   close(fd);
@@ -255,8 +262,8 @@ void record_exchange(int port, const std::string& method,
   if (!response) {
     line += ",\"status\":null}\n";
   } else {
-    line += ",\"status\":" + std::to_string(response->status) +
-            ",\"headers\":{";
+    line +=
+        ",\"status\":" + std::to_string(response->status) + ",\"headers\":{";
     bool first = true;
     for (const char* name :
          {"Content-Type", "Content-Length", "Retry-After", "Allow",
