@@ -34,7 +34,8 @@ int probe_status(int port) {
   return r ? r->status : 0;
 }
 
-/// `ids` as a PostgreSQL array literal (they are the API's UUIDs).
+/// `ids` as a PostgreSQL array literal (the API's m_<hex> ids: nothing in
+/// them to escape).
 std::string array_of(const std::vector<std::string>& ids) {
   std::string sql = "ARRAY[";
   for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -150,11 +151,10 @@ class PostgresFaults : public ::testing::Test {
 };
 
 TEST_F(PostgresFaults, RouterReconnectsAfterItsBackendIsKilled) {
-  const std::string admin = url_;
   int backend = 0;
   ASSERT_TRUE(eventually(
       [&] {
-        return (backend = PostgresCluster::backend_pid(admin, kRouterName));
+        return (backend = PostgresCluster::backend_pid(url_, kRouterName));
       },
       30s))
       << "no session of the router in pg_stat_activity";
@@ -165,7 +165,7 @@ TEST_F(PostgresFaults, RouterReconnectsAfterItsBackendIsKilled) {
   EXPECT_TRUE(eventually(
       [&] {
         try {
-          again = PostgresCluster::backend_pid(admin, kRouterName);
+          again = PostgresCluster::backend_pid(url_, kRouterName);
         } catch (const std::exception&) {
           again = 0;  // still recovering
         }
