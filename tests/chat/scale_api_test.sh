@@ -80,7 +80,7 @@ echo "scale-api: $requests requests, $failed failed, api-1 out of rotation after
 # At 200/s and millisecond latencies, a handful of requests are in flight
 # at any instant: those may fail, the rest are resent or go to api-2.
 [ "$failed" -le 20 ] || fail "$failed of $requests requests failed (more than those in flight)"
-python3 "$root/bench/load/check-zero-loss" --db "$CHAT_STACK_DIR/data/chat.db" --wait 60 \
+python3 "$root/bench/load/check-zero-loss" --store-url "$("$stack" store-url)" --wait 60 \
   "$out/ha.ids" || fail "accepted messages lost or stored twice"
 
 # The supervisor restarts api-1 on its port, and HAProxy takes it back.
