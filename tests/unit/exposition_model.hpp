@@ -909,6 +909,16 @@ inline std::string check_scrape(
   return {};
 }
 
+/// A series' labels in prometheus-cpp's form.
+inline prometheus::Labels labels_of(const FamilyModel& f,
+                                    const std::vector<std::string>& values) {
+  prometheus::Labels labels;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    labels[f.labels[i]] = values[i];
+  }
+  return labels;
+}
+
 /// The same data in a prometheus::Registry, serialised by TextSerializer,
 /// compared sample by sample with vigil's text scrape. Only where the two
 /// libraries document the same behaviour: prometheus-cpp gets each series
@@ -934,11 +944,7 @@ inline std::string check_against_prometheus_cpp(
                   theirs);
           for (const auto& [values, s] : f->series) {
             if (s.hidden) continue;
-            prometheus::Labels labels;
-            for (std::size_t i = 0; i < values.size(); ++i) {
-              labels[f->labels[i]] = values[i];
-            }
-            auto& c = family.Add(labels);
+            auto& c = family.Add(labels_of(*f, values));
             for (const auto& op : s.ops) c.Increment(op.value);
           }
           break;
@@ -948,11 +954,7 @@ inline std::string check_against_prometheus_cpp(
               prometheus::BuildGauge().Name(f->name).Help("h").Register(theirs);
           for (const auto& [values, s] : f->series) {
             if (s.hidden) continue;
-            prometheus::Labels labels;
-            for (std::size_t i = 0; i < values.size(); ++i) {
-              labels[f->labels[i]] = values[i];
-            }
-            auto& g = family.Add(labels);
+            auto& g = family.Add(labels_of(*f, values));
             for (const auto& op : s.ops) {
               if (op.what == Op::kSet) {
                 g.Set(op.value);
@@ -969,13 +971,9 @@ inline std::string check_against_prometheus_cpp(
                   theirs);
           for (const auto& [values, s] : f->series) {
             if (s.hidden) continue;
-            prometheus::Labels labels;
-            for (std::size_t i = 0; i < values.size(); ++i) {
-              labels[f->labels[i]] = values[i];
-            }
-            auto& h =
-                family.Add(labels, prometheus::Histogram::BucketBoundaries(
-                                       f->bounds.begin(), f->bounds.end()));
+            auto& h = family.Add(labels_of(*f, values),
+                                 prometheus::Histogram::BucketBoundaries(
+                                     f->bounds.begin(), f->bounds.end()));
             for (const auto& op : s.ops) h.Observe(op.value);
           }
           break;
