@@ -294,15 +294,9 @@ class PostgresStore final : public Store {
       const Result r =
           run("history", {std::string(conversation_id),
                           std::to_string(limit + 1), std::to_string(offset)});
-      HistoryPage page;
-      for (int i = 0; i < r.rows(); ++i) {
-        page.messages.push_back(row_to_message(r, i));
-      }
-      if (page.messages.size() > limit) {
-        page.messages.pop_back();
-        page.has_more = true;
-      }
-      return page;
+      std::vector<MessageRecord> rows;
+      for (int i = 0; i < r.rows(); ++i) rows.push_back(row_to_message(r, i));
+      return history_page(std::move(rows), limit);
     });
   }
 

@@ -298,14 +298,10 @@ class SqliteStore final : public Store {
     s.bind(1, conversation_id)
         .bind(2, static_cast<std::int64_t>(limit) + 1)
         .bind(3, static_cast<std::int64_t>(offset));
-    HistoryPage page;
-    while (s.step()) page.messages.push_back(row_to_message(s));
+    std::vector<MessageRecord> rows;
+    while (s.step()) rows.push_back(row_to_message(s));
     s.reset();
-    if (page.messages.size() > limit) {
-      page.messages.pop_back();
-      page.has_more = true;
-    }
-    return page;
+    return history_page(std::move(rows), limit);
   }
 
   CreatedConversation create_conversation(const ConversationRecord& c,

@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "message_status.hpp"
@@ -102,6 +103,17 @@ struct HistoryPage {
   std::vector<MessageRecord> messages;  // oldest first
   bool has_more = false;
 };
+
+/// The page of `limit` messages from rows fetched with LIMIT limit + 1: the
+/// one row more, if there, only tells that there is a next page.
+inline HistoryPage history_page(std::vector<MessageRecord> rows,
+                                std::size_t limit) {
+  HistoryPage page;
+  page.has_more = rows.size() > limit;
+  if (page.has_more) rows.resize(limit);
+  page.messages = std::move(rows);
+  return page;
+}
 
 struct StatusChange {
   Transition outcome = Transition::kInvalid;
