@@ -137,7 +137,7 @@ class FamilyCore {
         // full, a second look sees every series that filled it.
         if (live_.load(std::memory_order_acquire) >= max_series_ &&
             table_.find(hash, values, n) == nullptr) {
-          add_to(rows(), stats_.dropped, 1, 0, std::uint64_t{1});
+          count_dropped();
           return *overflow;
         }
       }
@@ -271,9 +271,13 @@ class FamilyCore {
     return *s;
   }
 
+  void count_dropped() noexcept {
+    add_to(rows(), stats_.dropped, 1, 0, std::uint64_t{1});
+  }
+
   /// The overflow series, created the first time. Caller holds mutex_.
   Series& overflow(std::size_t n) {
-    add_to(rows(), stats_.dropped, 1, 0, std::uint64_t{1});
+    count_dropped();
     Series* s = overflow_.load(std::memory_order_relaxed);
     if (s == nullptr) {
       const std::vector<std::string_view> values(n, kOverflowLabelValue);
